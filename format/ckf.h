@@ -107,6 +107,7 @@ enum ckf_error {
     CKF_E_LAST
 };
 const char *ckf_strerror(int err);       /* accepts err or -err; never NULL */
+const char *ckf_errname(int err);        /* "CKF_E_TRUNCATED" etc.; accepts err or -err */
 int ckf_last_errno(void);                /* errno of the last CKF_E_IO in this thread */
 
 /* ---- allocator and sink ---------------------------------------------------------- */
@@ -189,6 +190,7 @@ typedef struct ckf_writer_opts {
                                   pthreads (do not use in a forked child) */
     uint8_t     id[16];        /* identity; all-zero: generated from time/pid/getrandom */
     uint8_t     parent_id[16]; /* zero if not incremental */
+    uint64_t    created_ns;    /* 0: CLOCK_REALTIME now (set it for reproducible files) */
 } ckf_writer_opts;
 
 int  ckf_writer_open(ckf_writer **out, const ckf_writer_opts *opts);
@@ -227,6 +229,9 @@ typedef struct ckf_reader ckf_reader;
  * against the file and against each other).  Payloads are checked when read. */
 int  ckf_reader_open_fd(ckf_reader **out, int fd, const ckf_alloc *alloc);
 int  ckf_reader_open_path(ckf_reader **out, const char *path, const ckf_alloc *alloc);
+/* Same checks over a file image in memory (not copied; must outlive the reader). */
+int  ckf_reader_open_mem(ckf_reader **out, const void *data, size_t len,
+                         const ckf_alloc *alloc);
 void ckf_reader_close(ckf_reader *r);          /* closes the fd if open_path */
 
 const ckf_file_header *ckf_reader_header(const ckf_reader *r);
@@ -267,6 +272,14 @@ int  ckf_reader_read_range(ckf_reader *r, uint64_t addr, uint64_t len, void *out
 typedef void (*ckf_progress_cb)(void *arg, uint64_t done, uint64_t total);
 int  ckf_reader_verify(ckf_reader *r, size_t *bad_index, ckf_progress_cb progress,
                        void *arg);
+
+/* 0, or -CKF_E_UNKNOWN_CRITICAL if the file holds a chunk type with the critical
+ * bit that this reader does not know (*bad_index, may be NULL, receives the first).
+ * A restore must refuse such a file; listing and verifying it is fine.
+ * ckf_reader_verify also returns this error once every chunk is found intact. */
+int  ckf_reader_require_known(const ckf_reader *r, size_t *bad_index);
+/* 1 if `type` is a chunk type this library knows (FORMAT.md §5). */
+int  ckf_type_known(uint16_t type);
 
 /* Content hash helper (XXH3_128, canonical big-endian byte order). */
 void ckf_hash128(const void *data, size_t len, uint8_t out[16]);
