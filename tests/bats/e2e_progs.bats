@@ -1,0 +1,98 @@
+#!/usr/bin/env bats
+# e2e_progs.bats - every test program checkpointed at random moments, killed
+# and restored; the restored run must match an uninterrupted one byte for byte.
+# See tests/lib/ckpt.bash for the pattern and the knobs (CKPT_TEST_FULL,
+# CKPT_TEST_REPEAT, CKPT_TEST_SEED).
+
+load ../lib/ckpt
+
+setup_file() {
+    load ../lib/ckpt
+    ck_probe
+}
+
+setup() {
+    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-e2e.XXXXXX")
+}
+
+teardown() {
+    rm -rf "$WORK"
+}
+
+@test "probe: checkpoint and restore work at all" {
+    ck_roundtrip "$WORK" probe "$PROGS/probe" "$(ck_pick 150 300)"
+}
+
+@test "single: heap, stack, static, large malloc, FP/SSE/AVX registers" {
+    ck_roundtrip "$WORK" single "$PROGS/single" "$(ck_pick 150 300)"
+    grep -q 'stack=ok' "$WORK/ref.out"
+}
+
+@test "threads_mt: 4 pthreads, mutex, condvar, barrier, __thread" {
+    ck_roundtrip "$WORK" threads_mt "$PROGS/threads_mt" "$(ck_pick 100 240)"
+}
+
+@test "loop_omp: OpenMP team of 3 threads" {
+    ck_roundtrip "$WORK" loop_omp "$PROGS/loop_omp" "$(ck_pick 1200 2400)" 3
+}
+
+prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
+
+@test "fileio: input offset, output truncated back, O_APPEND log" {
+    CK_PREPARE=prep_fileio
+    ck_roundtrip "$WORK" fileio "$PROGS/fileio" in.dat out.dat log.txt "$(ck_pick 600 1200)"
+}
+
+@test "timers: setitimer REAL+PROF handlers still fire, clocks never go back" {
+    ck_roundtrip "$WORK" timers "$PROGS/timers" "$(ck_pick 150 300)"
+    grep -q 'SIGALRM in tail=yes SIGPROF in tail=yes' "$WORK/ref.out"
+}
+
+prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
+
+@test "dlmmap: dlopen()ed library, MAP_PRIVATE written + MAP_SHARED read" {
+    CK_PREPARE=prep_dlmmap
+    ck_roundtrip "$WORK" dlmmap "$PROGS/dlmmap" "$PROGS/libdlmmap_plugin.so" data.bin "$(ck_pick 150 300)"
+    grep -q 'data file unchanged' "$WORK/ref.out"
+}
+
+@test "sim.py: pure Python 3 simulation" {
+    [ -x "$PY" ] || skip "$PY not installed"
+    ck_roundtrip "$WORK" sim.py "$PY" "$CKPT_ROOT/tests/progs/sim.py" "$(ck_pick 600 1200)"
+}
+
+@test "bigmem: $(ck_pick 256 1024) MiB of seeded memory" {
+    ck_roundtrip "$WORK" bigmem "$PROGS/bigmem" "$(ck_pick 256 1024)" "$(ck_pick 3 1)"
+}
+
+@test "ownusr1: program's own SIGUSR1 handler, self-raised + external triggers" {
+    ck_roundtrip "$WORK" ownusr1 "$PROGS/ownusr1" "$(ck_pick 150 300)" 20
+    grep -q 'raised=20 handled=20 foreign=0' "$WORK/ref.out"
+}
+
+@test "ownusr1: external SIGUSR1s are checkpoints, not the program's signals" {
+    ck_seed
+    ck_reference "$WORK" "$PROGS/ownusr1" 150 20
+    ck_need_checkpoint
+    local ms last="" i t
+    ms=$(cat "$WORK/ref.ms")
+    mkdir -p "$WORK/run.wd"
+    ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$PROGS/ownusr1" 150 20
+    for i in 1 2 3; do
+        ck_sleep_ms $(( ms / 8 + RANDOM % (ms / 8) ))
+        kill -USR1 "$CK_PID"
+        t=$(ck_wait_latest "$WORK/run.ck" "$last") || { kill -9 "$CK_PID"; ck_fail "trigger $i: no new checkpoint"; }
+        echo "# trigger $i -> ${t##*/}"
+        last=$t
+    done
+    ck_wait_pid "$CK_PID" 60
+    ck_show "$WORK/run.err"
+    [ "$CK_RC" = 0 ] || ck_fail "ownusr1 under libckpt exited $CK_RC"
+    diff "$WORK/ref.out" "$WORK/run.out"
+}
+
+@test "sigign: SIGHUP inherited as ignored stays ignored after restore" {
+    CK_SIGIGN=HUP
+    ck_roundtrip "$WORK" sigign "$PROGS/sigign" "$(ck_pick 150 300)"
+    grep -q 'ignored at start=yes at end=yes' "$WORK/ref.out"
+}
