@@ -41,14 +41,14 @@ TEST_DEPS  := bats zstd python3 libgomp1 bc sqlite3 xz-utils clang libclang-rt-1
 LIBS_FORMAT := -lzstd -lxxhash
 
 FORMAT_SRCS  := $(wildcard format/*.c)
-PRELOAD_SRCS := $(wildcard preload/*.c) $(wildcard cuda_hooks/*.c)
+PRELOAD_SRCS := $(wildcard preload/*.c) $(wildcard preload/*.S) $(wildcard cuda_hooks/*.c)
 RESTORE_SRCS := $(filter-out restore/pie_%.c,$(wildcard restore/*.c))
 PIE_SRCS     := $(wildcard restore/pie_*.c)
 TOOLS_SRCS   := $(wildcard tools/*.c)
 
 FORMAT_OBJS_PIC := $(FORMAT_SRCS:%.c=$(O)/pic/%.o)
 FORMAT_OBJS     := $(FORMAT_SRCS:%.c=$(O)/obj/%.o)
-PRELOAD_OBJS    := $(PRELOAD_SRCS:%.c=$(O)/pic/%.o)
+PRELOAD_OBJS    := $(patsubst %.S,$(O)/pic/%.o,$(PRELOAD_SRCS:%.c=$(O)/pic/%.o))
 RESTORE_OBJS    := $(RESTORE_SRCS:%.c=$(O)/obj/%.o)
 TOOLS_OBJS      := $(TOOLS_SRCS:%.c=$(O)/obj/%.o)
 
@@ -63,6 +63,10 @@ $(O)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	@[ -n "$(Q)" ] && echo "  CC(pic) $<" || true
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(O)/pic/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -fPIC -c $< -o $@
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -94,7 +98,7 @@ $(O)/pie/restorer.bin: $(PIE_SRCS) restore/pie.lds $(wildcard restore/*.h)
 	@mkdir -p $(dir $@)
 	@[ -n "$(Q)" ] && echo "  PIE     $@" || true
 	$(Q)$(CC) $(PIE_CFLAGS) -c $(PIE_SRCS) -o $(O)/pie/restorer.o
-	$(Q)ld -r -T restore/pie.lds -o $(O)/pie/restorer.elf $(O)/pie/restorer.o
+	$(Q)ld -T restore/pie.lds -o $(O)/pie/restorer.elf $(O)/pie/restorer.o
 	$(Q)objcopy -O binary -j .text $(O)/pie/restorer.elf $@
 	$(Q)nm $(O)/pie/restorer.elf | awk '$$2 ~ /[Tt]/ && $$3 ~ /^pie_/ {printf "#define %s_OFF 0x%s\n", toupper($$3), $$1}' > $(O)/pie/restorer_syms.h.tmp
 	$(Q)mv $(O)/pie/restorer_syms.h.tmp $(O)/pie/restorer_syms.h

@@ -46,8 +46,10 @@ typedef struct ckc_process {
     uint32_t auxv_words;       /* number of valid words in auxv */
     uint32_t reserved0;
     /* addresses inside libckpt.so of the saved image, used by ckpt-restore */
-    uint64_t lib_resume_ctx;   /* struct ckpt_resume_ctx in the image (preload/) */
+    uint64_t lib_resume_ctx;   /* struct ck_resume in the image (preload/resume.h) */
     uint64_t lib_base;         /* load address of libckpt.so */
+    int32_t  pthread_tid_offset; /* offset of the tid in glibc's struct pthread (from fs) */
+    uint32_t sigaltstack_min;  /* reserved, 0 */
     char     comm[16];         /* process name (prctl PR_GET_NAME) */
     char     hostname[64];
     ckc_strref exe;            /* /proc/self/exe target */
@@ -112,6 +114,9 @@ typedef struct ckc_thread {
     uint64_t sigmask;          /* blocked signals at the interruption point */
     uint64_t cpu_affinity[16]; /* first 1024 CPUs */
     uint64_t gregs[23];        /* copy of uc_mcontext.gregs (for tools) */
+    uint64_t resume_ctx[8];    /* rbx rbp r12 r13 r14 r15 rsp rip where the restored
+                                  thread is entered (eax = 1) */
+    uint64_t resume_mask;      /* signal mask to install before entering it */
     char     name[16];
     /* ckc_frame[nframes] follow, then the string area */
 } ckc_thread;

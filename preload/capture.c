@@ -1,0 +1,821 @@
+/*
+ * capture.c - what the writer saves, and how.
+ *
+ * ck_capture_fds() runs in the manager while the world is stopped: file
+ * offsets are shared with the running program after the fork, so they must be
+ * read before it is released.  Everything else is read by the writer, a
+ * raw-fork()ed copy of the stopped process: its memory, maps and most kernel
+ * state are those of the instant of the fork.
+ *
+ * The writer is single-threaded and may not take any lock the program could
+ * have held at the fork (malloc arenas, stdio, the loader lock): it allocates
+ * from an mmap arena, reads /proc with raw open/read, and hands zstd a custom
+ * allocator.  It exits 0 when the checkpoint is durable and `latest` names it,
+ * 2 after logging a failure (nothing named `latest` changed), and never touches
+ * the previous checkpoint.
+ *
+ * Memory policy, per mapping (FORMAT.md, "what is stored"):
+ *  - private anonymous (heap, stacks, anonymous mmap): present pages that are
+ *    not all zero; never-touched and zero pages are left out;
+ *  - private file-backed (code, data, mmap of files): only pages that diverged
+ *    from the file (pagemap's file-page bit clear); the rest is mapped from the
+ *    file again at restore (CKPT_FULL=1 stores every present page);
+ *  - shared file-backed: nothing (the file holds it);
+ *  - shared anonymous / memfd / SysV: present non-zero pages;
+ *  - [vdso] [vvar] [vvar_vclock]: position only; [vsyscall], device mappings
+ *    (e.g. /dev/nvidia*): recorded, not stored.
+ */
+#include "preload/internal.h"
+#include "preload/log.h"
+#include "format/ckf.h"
+#include "format/ckc.h"
+#include "cuda_hooks/cuda_ckpt.h"
+#include "include/ckpt.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096ull
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAP    (1ull << 62)
+#define PM_FILE    (1ull << 61)
+
+/* ---- regions registered through the public API -------------------------------------- */
+#define CK_MAX_REGIONS 64
+static struct { uint64_t addr, len; char name[64]; } regions[CK_MAX_REGIONS];
+
+__attribute__((visibility("default")))
+int ckpt_register_region(const char *name, const void *addr, size_t len)
+{
+    for (int i = 0; i < CK_MAX_REGIONS; i++)
+        if (!regions[i].addr || regions[i].addr == (uint64_t)addr) {
+            regions[i].len = len;
+            strncpy(regions[i].name, name ? name : "", sizeof regions[i].name - 1);
+            __atomic_store_n(&regions[i].addr, (uint64_t)addr, __ATOMIC_RELEASE);
+            return 0;
+        }
+    errno = ENOSPC;
+    return -1;
+}
+
+__attribute__((visibility("default")))
+int ckpt_unregister_region(const void *addr)
+{
+    for (int i = 0; i < CK_MAX_REGIONS; i++)
+        if (regions[i].addr == (uint64_t)addr) { regions[i].addr = 0; return 0; }
+    errno = ENOENT;
+    return -1;
+}
+
+/* ---- small raw-I/O helpers (no libc state) ------------------------------------------ */
+
+static int sys_open(const char *p, int flags, int mode)
+{
+    return (int)ck_sys4(SYS_openat, AT_FDCWD, p, flags | O_CLOEXEC, mode);
+}
+
+/* Reads a whole small file into buf; returns length or -errno. */
+static long read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = sys_open(path, O_RDONLY, 0);
+    if (fd < 0) return fd;
+    size_t n = 0;
+    for (;;) {
+        long r = ck_sys3(SYS_read, fd, buf + n, cap - 1 - n);
+        if (r == -EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+        if (n >= cap - 1) break;
+    }
+    ck_sys1(SYS_close, fd);
+    buf[n] = 0;
+    return (long)n;
+}
+
+static uint64_t parse_hex(const char **p)
+{
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
+        else break;
+    }
+    return v;
+}
+
+static uint64_t parse_dec(const char **p)
+{
+    uint64_t v = 0;
+    while (**p >= '0' && **p <= '9') v = v * 10 + (uint64_t)(*(*p)++ - '0');
+    return v;
+}
+
+/* ---- file descriptors (in the manager, world stopped) -------------------------------- */
+
+static struct ck_fdrec fdtab[CK_MAX_FDS];
+
+static uint32_t classify_fd(const char *path, mode_t mode)
+{
+    if (S_ISREG(mode)) return strncmp(path, "/memfd:", 7) ? CKC_FD_REG : CKC_FD_MEMFD;
+    if (S_ISDIR(mode)) return CKC_FD_DIR;
+    if (S_ISFIFO(mode)) return strncmp(path, "pipe:", 5) ? CKC_FD_FIFO : CKC_FD_PIPE;
+    if (S_ISSOCK(mode)) return CKC_FD_SOCKET;
+    if (S_ISCHR(mode)) {
+        if (!strncmp(path, "/dev/pts/", 9) || !strncmp(path, "/dev/tty", 8) ||
+            !strcmp(path, "/dev/console"))
+            return CKC_FD_TTY;
+        return CKC_FD_CHR;
+    }
+    if (!strncmp(path, "anon_inode:[eventfd]", 20)) return CKC_FD_EVENTFD;
+    if (!strncmp(path, "anon_inode:[eventpoll]", 22)) return CKC_FD_EPOLL;
+    if (!strncmp(path, "anon_inode:[timerfd]", 20)) return CKC_FD_TIMERFD;
+    if (!strncmp(path, "anon_inode:[signalfd]", 21)) return CKC_FD_SIGNALFD;
+    return CKC_FD_OTHER;
+}
+
+int ck_capture_fds(void)
+{
+    int dfd = sys_open("/proc/self/fd", O_RDONLY | O_DIRECTORY, 0);
+    if (dfd < 0) return dfd;
+    char dbuf[4096];
+    int n = 0;
+    for (;;) {
+        long got = ck_sys3(SYS_getdents64, dfd, dbuf, sizeof dbuf);
+        if (got <= 0) break;
+        for (long off = 0; off < got;) {
+            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d =
+                (void *)(dbuf + off);
+            off += d->reclen;
+            if (d->name[0] < '0' || d->name[0] > '9') continue;
+            const char *q = d->name;
+            int fd = (int)parse_dec(&q);
+            if (fd == dfd || n >= CK_MAX_FDS) continue;
+            struct ck_fdrec *f = &fdtab[n];
+            memset(f, 0, sizeof *f);
+            f->rec.fd = fd;
+            char p[64], info[512];
+            ck_snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+            long l = ck_sys4(SYS_readlinkat, AT_FDCWD, p, f->path, sizeof f->path - 1);
+            if (l < 0) continue;
+            f->path[l] = 0;
+            struct stat st;
+            if (ck_sys2(SYS_fstat, fd, &st) < 0) continue;
+            f->rec.kind = classify_fd(f->path, st.st_mode);
+            f->rec.size = (uint64_t)st.st_size;
+            f->rec.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+            f->rec.dev = st.st_dev;
+            f->rec.ino = st.st_ino;
+            f->rec.mode = st.st_mode;
+            ck_snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
+            if (read_file(p, info, sizeof info) > 0) {
+                for (const char *s = info; *s;) {
+                    if (!strncmp(s, "pos:", 4)) { s += 4; while (*s == ' ' || *s == '\t') s++; f->rec.pos = parse_dec(&s); }
+                    else if (!strncmp(s, "flags:", 6)) {
+                        s += 6; while (*s == ' ' || *s == '\t') s++;
+                        uint64_t v = 0;
+                        while (*s >= '0' && *s <= '7') v = v * 8 + (uint64_t)(*s++ - '0');
+                        f->rec.open_flags = (uint32_t)v;
+                    } else if (!strncmp(s, "eventfd-count:", 14)) {
+                        s += 14; while (*s == ' ' || *s == '\t') s++;
+                        f->rec.aux = parse_hex(&s);
+                    }
+                    while (*s && *s != '\n') s++;
+                    if (*s) s++;
+                }
+            }
+            long fl = ck_sys2(SYS_fcntl, fd, F_GETFD);
+            if (fl > 0 && (fl & FD_CLOEXEC)) f->rec.flags |= CKC_FD_CLOEXEC;
+            if (f->path[0] != '/' || strstr(f->path, " (deleted)")) {
+                if (strstr(f->path, " (deleted)")) f->rec.flags |= CKC_FD_DELETED;
+            }
+            if (fd == ck.evfd || fd >= 1000) f->rec.flags |= CKC_FD_INTERNAL;
+            if (f->rec.kind == CKC_FD_PIPE) f->rec.aux = st.st_ino;
+            n++;
+        }
+    }
+    ck_sys1(SYS_close, dfd);
+    /* A pipe with both ends in this process can be re-created; mark them. */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (i != j && fdtab[i].rec.kind == CKC_FD_PIPE && fdtab[j].rec.kind == CKC_FD_PIPE &&
+                fdtab[i].rec.aux == fdtab[j].rec.aux &&
+                (fdtab[i].rec.open_flags & O_ACCMODE) != (fdtab[j].rec.open_flags & O_ACCMODE))
+                fdtab[i].rec.flags |= CKC_FD_PIPE_SELF;
+    ck.fds = fdtab;
+    ck.nfds = n;
+    return n;
+}
+
+/* ---- the writer's arena ------------------------------------------------------------- */
+
+static char *arena, *arena_cur, *arena_end;
+
+static void *arena_alloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    size = (size + 63) & ~(size_t)63;
+    if ((size_t)(arena_end - arena_cur) < size) return NULL;
+    void *p = arena_cur;
+    arena_cur += size;
+    return p;
+}
+static void arena_free(void *opaque, void *p) { (void)opaque; (void)p; }
+static const ckf_alloc arena_allocator = { arena_alloc, arena_free, NULL };
+
+/* A growable byte buffer in the arena (for chunk payloads with strings). */
+struct buf { char *p; size_t len, cap; };
+static int buf_put(struct buf *b, const void *d, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4096;
+        while (nc < b->len + n) nc *= 2;
+        char *np = arena_alloc(NULL, nc);
+        if (!np) return -ENOMEM;
+        if (b->len) memcpy(np, b->p, b->len);
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+    return 0;
+}
+static ckc_strref str_add(struct buf *strs, const char *s, size_t n)
+{
+    ckc_strref r = { (uint32_t)strs->len, (uint32_t)n };
+    if (buf_put(strs, s, n) < 0) r.len = 0;
+    return r;
+}
+static ckc_strref str_add0(struct buf *strs, const char *s) { return str_add(strs, s, strlen(s)); }
+
+/* ---- maps ------------------------------------------------------------------------------ */
+
+struct vma {
+    ckc_vma v;
+    char path[CK_PATH_MAX > 512 ? 512 : CK_PATH_MAX];
+    int prot;
+    int skip_data;      /* nothing to store */
+};
+
+static struct vma *vmas;
+static int nvmas;
+
+static int parse_maps(void)
+{
+    size_t cap = 1 << 20;
+    char *buf;
+    long n;
+    for (;;) {
+        buf = arena_alloc(NULL, cap);
+        if (!buf) return -ENOMEM;
+        n = read_file("/proc/self/maps", buf, cap);
+        if (n < 0) return (int)n;
+        if ((size_t)n < cap - 1) break;
+        cap *= 4;
+    }
+    int lines = 0;
+    for (long i = 0; i < n; i++) lines += buf[i] == '\n';
+    vmas = arena_alloc(NULL, sizeof(struct vma) * (size_t)(lines + 1));
+    if (!vmas) return -ENOMEM;
+    nvmas = 0;
+    for (const char *s = buf; *s;) {
+        struct vma *m = &vmas[nvmas];
+        memset(m, 0, sizeof *m);
+        m->v.fileid = -1;
+        m->v.start = parse_hex(&s); s++;
+        m->v.end = parse_hex(&s); s++;
+        uint32_t f = 0;
+        if (s[0] == 'r') { f |= CKC_VMA_READ; m->prot |= PROT_READ; }
+        if (s[1] == 'w') { f |= CKC_VMA_WRITE; m->prot |= PROT_WRITE; }
+        if (s[2] == 'x') { f |= CKC_VMA_EXEC; m->prot |= PROT_EXEC; }
+        if (s[3] == 's') f |= CKC_VMA_SHARED;
+        s += 5;
+        m->v.pgoff = parse_hex(&s); s++;
+        uint64_t maj = parse_hex(&s); s++;
+        uint64_t min = parse_hex(&s); s++;
+        m->v.dev = (maj << 8) | min;   /* old_encode_dev-style, informative */
+        m->v.ino = parse_dec(&s);
+        while (*s == ' ') s++;
+        size_t pl = 0;
+        while (s[pl] && s[pl] != '\n') pl++;
+        if (pl >= sizeof m->path) pl = sizeof m->path - 1;
+        memcpy(m->path, s, pl);
+        m->path[pl] = 0;
+        s += pl;
+        while (*s && *s != '\n') s++;
+        if (*s) s++;
+
+        const char *p = m->path;
+        if (!strcmp(p, "[vsyscall]")) { f |= CKC_VMA_VSYSCALL; m->skip_data = 1; }
+        else if (!strcmp(p, "[vdso]")) { f |= CKC_VMA_VDSO; m->skip_data = 1; }
+        else if (!strcmp(p, "[vvar]")) { f |= CKC_VMA_VVAR; m->skip_data = 1; }
+        else if (!strcmp(p, "[vvar_vclock]")) { f |= CKC_VMA_VVAR_VCLOCK; m->skip_data = 1; }
+        else if (!strcmp(p, "[heap]")) f |= CKC_VMA_HEAP | CKC_VMA_ANON;
+        else if (!strncmp(p, "[stack", 6)) f |= CKC_VMA_STACK | CKC_VMA_ANON;
+        else if (p[0] == 0 || !strncmp(p, "[anon:", 6)) f |= CKC_VMA_ANON;
+        else if (p[0] == '[') { f |= CKC_VMA_ANON; }
+        else if (!strncmp(p, "/dev/zero", 9) || !strncmp(p, "/SYSV", 5) ||
+                 !strncmp(p, "/memfd:", 7) || !strncmp(p, "/dev/shm/", 9) ||
+                 strstr(p, " (deleted)")) {
+            /* contents not recoverable from a file: store them */
+            f |= CKC_VMA_ANON | CKC_VMA_DELETED;
+            if (!strncmp(p, "/SYSV", 5)) f |= CKC_VMA_SYSV_SHM;
+            if (!strncmp(p, "/dev/shm/", 9) && !strstr(p, " (deleted)")) {
+                f &= ~(uint32_t)(CKC_VMA_ANON | CKC_VMA_DELETED);
+                f |= CKC_VMA_FILE;
+            }
+        } else if (!strncmp(p, "/dev/", 5)) {
+            f |= CKC_VMA_DEVICE;
+            m->skip_data = 1;
+        } else {
+            f |= CKC_VMA_FILE;
+        }
+        m->v.flags = f;
+        /* the writer's own arena and stack are not part of the program */
+        if (m->v.start < (uint64_t)arena_end && m->v.end > (uint64_t)arena) continue;
+        if (m->v.start < ck.wstack + ck.wstack_len && m->v.end > ck.wstack) continue;
+        nvmas++;
+    }
+    return nvmas;
+}
+
+/* ---- file identities -------------------------------------------------------------- */
+
+static ckc_fileid *fids;
+static char (*fid_paths)[512];
+static int nfids;
+
+static void elf_build_id(int fd, ckc_fileid *id)
+{
+    Elf64_Ehdr eh;
+    if (ck_sys4(SYS_pread64, fd, &eh, sizeof eh, 0) != sizeof eh) return;
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64) return;
+    if (eh.e_phnum == 0 || eh.e_phnum > 64 || eh.e_phentsize != sizeof(Elf64_Phdr)) return;
+    Elf64_Phdr ph[64];
+    size_t len = sizeof(Elf64_Phdr) * eh.e_phnum;
+    if (ck_sys4(SYS_pread64, fd, ph, len, eh.e_phoff) != (long)len) return;
+    for (int i = 0; i < eh.e_phnum; i++) {
+        if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > 4096) continue;
+        char notes[4096];
+        long n = ck_sys4(SYS_pread64, fd, notes, ph[i].p_filesz, ph[i].p_offset);
+        for (long off = 0; off + 12 <= n;) {
+            Elf64_Nhdr *nh = (Elf64_Nhdr *)(notes + off);
+            long name_off = off + 12, desc_off = name_off + ((nh->n_namesz + 3) & ~3u);
+            long next = desc_off + ((nh->n_descsz + 3) & ~3u);
+            if (next > n) break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+                !memcmp(notes + name_off, "GNU", 4) && nh->n_descsz <= 32) {
+                memcpy(id->build_id, notes + desc_off, nh->n_descsz);
+                id->build_id_len = nh->n_descsz;
+                return;
+            }
+            off = next;
+        }
+    }
+}
+
+/* A quick content fingerprint: first and last 64 KiB (plus the size). */
+static void file_hash(int fd, uint64_t size, uint8_t out[16])
+{
+    size_t cap = 128 * 1024;
+    char *b = arena_alloc(NULL, cap);
+    if (!b) return;
+    size_t n1 = size < 65536 ? size : 65536;
+    long r1 = ck_sys4(SYS_pread64, fd, b, n1, 0);
+    long r2 = 0;
+    if (size > 65536) {
+        uint64_t off = size > 131072 ? size - 65536 : 65536;
+        r2 = ck_sys4(SYS_pread64, fd, b + (r1 > 0 ? r1 : 0), size - off < 65536 ? size - off : 65536, off);
+    }
+    ckf_hash128(b, (size_t)((r1 > 0 ? r1 : 0) + (r2 > 0 ? r2 : 0)), out);
+}
+
+static int fileid_of(const char *path)
+{
+    for (int i = 0; i < nfids; i++)
+        if (!strcmp(fid_paths[i], path)) return i;
+    if (nfids >= 1024) return -1;
+    int i = nfids;
+    ckc_fileid *id = &fids[i];
+    memset(id, 0, sizeof *id);
+    strncpy(fid_paths[i], path, 511);
+    fid_paths[i][511] = 0;
+    int fd = sys_open(path, O_RDONLY, 0);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (ck_sys2(SYS_fstat, fd, &st) == 0) {
+        id->size = (uint64_t)st.st_size;
+        id->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+        id->mode = st.st_mode;
+        if (S_ISREG(st.st_mode)) {
+            elf_build_id(fd, id);
+            file_hash(fd, id->size, id->hash);
+        }
+    }
+    ck_sys1(SYS_close, fd);
+    nfids++;
+    return i;
+}
+
+/* ---- memory ---------------------------------------------------------------------------- */
+
+static char *copybuf;   /* shared memory is copied first: the program may change it */
+
+static int store_run(ckf_writer *w, uint64_t addr, uint64_t len, struct vma *m)
+{
+    if (!len) return 0;
+    m->v.stored_bytes += len;
+    if (!(m->v.flags & CKC_VMA_SHARED)) return ckf_writer_add_memory(w, addr, (const void *)addr, len);
+    if (!copybuf && !(copybuf = arena_alloc(NULL, CKF_DEFAULT_BLOCK))) return -ENOMEM;
+    for (uint64_t off = 0; off < len; off += CKF_DEFAULT_BLOCK) {
+        uint64_t n = len - off < CKF_DEFAULT_BLOCK ? len - off : CKF_DEFAULT_BLOCK;
+        memcpy(copybuf, (const void *)(addr + off), n);
+        int r = ckf_writer_add_memory(w, addr + off, copybuf, n);
+        if (r < 0) return r;
+    }
+    return 0;
+}
+
+static int save_vma(ckf_writer *w, struct vma *m, int pagemap, uint64_t *pm, size_t pm_cap)
+{
+    uint32_t f = m->v.flags;
+    if (m->skip_data) return 0;
+    int shared = (f & CKC_VMA_SHARED) != 0;
+    int file = (f & CKC_VMA_FILE) != 0;
+    if (shared && file) return 0;                 /* the file holds it */
+    int keep_zero = file && !shared;              /* a diverged page that is zero must override the file */
+    if (!(m->prot & PROT_READ))
+        ck_sys3(SYS_mprotect, m->v.start, m->v.end - m->v.start, m->prot | PROT_READ);
+
+    uint64_t run_start = 0, run_len = 0;
+    for (uint64_t base = m->v.start; base < m->v.end;) {
+        size_t npages = (size_t)((m->v.end - base) / PAGE);
+        if (npages > pm_cap) npages = pm_cap;
+        long r = ck_sys4(SYS_pread64, pagemap, pm, npages * 8, (base / PAGE) * 8);
+        if (r < (long)(npages * 8)) return r < 0 ? (int)r : -EIO;
+        for (size_t i = 0; i < npages; i++) {
+            uint64_t a = base + i * PAGE;
+            uint64_t e = pm[i];
+            int store = 0;
+            if (e & (PM_PRESENT | PM_SWAP)) {
+                if (file && !shared)
+                    store = ck.cfg.full_files || !(e & PM_FILE);
+                else
+                    store = 1;
+                if (!store) m->v.file_bytes += PAGE;
+            }
+            if (store && !keep_zero && ckf_is_zero((const void *)a, PAGE)) {
+                m->v.zero_bytes += PAGE;
+                store = 0;
+            }
+            if (store) {
+                if (run_len && run_start + run_len == a) run_len += PAGE;
+                else {
+                    int rc = store_run(w, run_start, run_len, m);
+                    if (rc < 0) return rc;
+                    run_start = a;
+                    run_len = PAGE;
+                }
+            }
+        }
+        base += npages * PAGE;
+    }
+    return store_run(w, run_start, run_len, m);
+}
+
+/* ---- metadata chunks --------------------------------------------------------------------- */
+
+static int put_chunk(ckf_writer *w, uint16_t type, uint64_t key, struct buf *fixed, struct buf *strs)
+{
+    if (strs && strs->len && buf_put(fixed, strs->p, strs->len) < 0) return -ENOMEM;
+    int r = ckf_writer_add_chunk(w, type, key, fixed->p, fixed->len);
+    return r < 0 ? -EIO : 0;
+}
+
+static int write_process(ckf_writer *w, uint64_t pause_ns)
+{
+    ckc_process p;
+    memset(&p, 0, sizeof p);
+    struct buf strs = { 0 };
+    p.version = CKC_PROCESS_VERSION;
+    p.pid = (uint32_t)ck.pid;
+    p.ppid = (uint32_t)ck_sys0(SYS_getppid);
+    p.umask = (uint32_t)ck_sys1(SYS_umask, 022);
+    ck_sys1(SYS_umask, p.umask);
+    p.personality = (uint32_t)ck_sys1(SYS_personality, 0xffffffff);
+    p.reason = (uint32_t)ck.reason;
+    p.seq = ck.seq;
+    p.generation = ck_resume.generation;
+    p.uid = (uint32_t)ck_sys0(SYS_getuid);
+    p.gid = (uint32_t)ck_sys0(SYS_getgid);
+    p.realtime_ns = ck_now_ns(CLOCK_REALTIME);
+    p.monotonic_ns = ck.t_stop_ns;
+    p.pause_ns = pause_ns;
+    p.pthread_tid_offset = ck.tid_offset;
+    p.lib_resume_ctx = (uint64_t)&ck_resume;
+    p.lib_base = (uint64_t)&ck;   /* an address inside libckpt, to find its mapping */
+
+    char *sb = arena_alloc(NULL, 8192);
+    if (!sb) return -ENOMEM;
+    if (read_file("/proc/self/stat", sb, 8192) > 0) {
+        const char *s = sb;
+        for (const char *q = sb; *q; q++) if (*q == ')') s = q + 1;
+        uint64_t fields[64] = { 0 };
+        int fno = 2;  /* s points after "(comm)": next is field 3 */
+        while (*s && fno < 63) {
+            while (*s == ' ') s++;
+            fno++;
+            if (*s == '-') { s++; fields[fno] = 0; while (*s >= '0' && *s <= '9') s++; }
+            else if (*s >= '0' && *s <= '9') fields[fno] = parse_dec(&s);
+            else while (*s && *s != ' ') s++;
+        }
+        p.start_code = fields[26]; p.end_code = fields[27]; p.start_stack = fields[28];
+        p.start_data = fields[45]; p.end_data = fields[46]; p.start_brk = fields[47];
+        p.arg_start = fields[48]; p.arg_end = fields[49]; p.env_start = fields[50]; p.env_end = fields[51];
+    }
+    p.brk = (uint64_t)ck_sys1(SYS_brk, 0);
+    long an = read_file("/proc/self/auxv", sb, 8192);
+    if (an > 0) {
+        size_t words = (size_t)an / 8;
+        if (words > 64) words = 64;
+        memcpy(p.auxv, sb, words * 8);
+        p.auxv_words = (uint32_t)words;
+    }
+    /* the process name is the main thread's */
+    for (int i = 0; i < CK_MAX_THREADS; i++)
+        if (ck_slots[i].tid == ck.main_tid) memcpy(p.comm, ck_slots[i].name, 16);
+    p.comm[15] = 0;
+    struct utsname u;
+    if (ck_sys1(SYS_uname, &u) == 0) memcpy(p.hostname, u.nodename, sizeof p.hostname - 1);
+
+    p.exe = str_add0(&strs, ck.exe);
+    long cl = ck_sys2(SYS_getcwd, sb, 4096);
+    p.cwd = str_add(&strs, sb, cl > 0 ? (size_t)cl - 1 : 0);
+    long al = read_file("/proc/self/cmdline", sb, 8192);
+    p.argv = str_add(&strs, sb, al > 0 ? (size_t)al : 0);
+    p.ckpt_version = str_add0(&strs, "ckpt 0.1");
+
+    struct buf fixed = { 0 };
+    if (buf_put(&fixed, &p, sizeof p) < 0) return -ENOMEM;
+    return put_chunk(w, CKF_T_PROCESS, 0, &fixed, &strs);
+}
+
+static int write_thread(ckf_writer *w, const struct ck_slot *s, uint32_t flags,
+                        const struct ck_ctx *ctx, uint64_t mask)
+{
+    ckc_thread t;
+    memset(&t, 0, sizeof t);
+    t.tid = (uint32_t)s->tid;
+    t.flags = flags;
+    t.fs_base = s->fs;
+    t.uc_addr = (uint64_t)s->uc;
+    t.clear_tid_addr = ck.tid_offset > 0 && s->fs ? s->fs + (uint64_t)ck.tid_offset : 0;
+    t.robust_head = s->robust_head;
+    t.robust_len = s->robust_len;
+    t.rseq_addr = s->rseq_addr;
+    t.rseq_len = s->rseq_len;
+    t.rseq_sig = s->rseq_sig;
+    t.altstack_sp = (uint64_t)s->ss.ss_sp;
+    t.altstack_size = s->ss.ss_size;
+    t.altstack_flags = (uint32_t)s->ss.ss_flags;
+    if (s->uc) {
+        const ucontext_t *uc = s->uc;
+        memcpy(t.gregs, uc->uc_mcontext.gregs, sizeof t.gregs);
+        memcpy(&t.sigmask, &uc->uc_sigmask, 8);
+    }
+    memcpy(t.cpu_affinity, s->affinity, sizeof t.cpu_affinity);
+    memcpy(t.name, s->name, 16);
+    memcpy(t.resume_ctx, ctx, sizeof t.resume_ctx);
+    t.resume_mask = mask;
+    struct buf fixed = { 0 };
+    if (buf_put(&fixed, &t, sizeof t) < 0) return -ENOMEM;
+    return put_chunk(w, CKF_T_THREAD, t.tid, &fixed, NULL);
+}
+
+static int write_threads(ckf_writer *w, int gen)
+{
+    int n = 0;
+    for (int i = 0; i < CK_MAX_THREADS; i++) {
+        const struct ck_slot *s = &ck_slots[i];
+        if (!s->tid || s->parked_gen != gen || !s->uc) continue;
+        int r = write_thread(w, s, s->tid == ck.main_tid ? CKC_THR_MAIN : 0, &s->ctx, s->hmask);
+        if (r < 0) return r;
+        n++;
+    }
+    struct ck_slot m;
+    memset(&m, 0, sizeof m);
+    m.tid = ck.mgr_tid;
+    m.fs = ck.mgr_fs;
+    m.ss.ss_flags = SS_DISABLE;
+    memcpy(m.name, "ckpt-manager", 13);
+    int r = write_thread(w, &m, CKC_THR_MANAGER, &ck.mgr_ctx, ~0ull);
+    return r < 0 ? r : n + 1;
+}
+
+static int write_files(ckf_writer *w)
+{
+    struct buf fixed = { 0 }, strs = { 0 };
+    ckc_files h = { (uint32_t)ck.nfds, 0 };
+    if (buf_put(&fixed, &h, sizeof h) < 0) return -ENOMEM;
+    for (int i = 0; i < ck.nfds; i++) {
+        ckc_fd r = ck.fds[i].rec;
+        r.path = str_add0(&strs, ck.fds[i].path);
+        if (buf_put(&fixed, &r, sizeof r) < 0) return -ENOMEM;
+    }
+    return put_chunk(w, CKF_T_FILES, 0, &fixed, &strs);
+}
+
+static int write_signals(ckf_writer *w)
+{
+    ckc_signals s;
+    memset(&s, 0, sizeof s);
+    for (int sig = 1; sig <= 64; sig++) {
+        struct { uint64_t handler, flags, restorer, mask; } k;
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        if (ck_sys4(SYS_rt_sigaction, sig, 0, &k, 8) == 0) {
+            s.act[sig - 1].handler = k.handler;
+            s.act[sig - 1].flags = k.flags;
+            s.act[sig - 1].restorer = k.restorer;
+            s.act[sig - 1].mask = k.mask;
+        }
+    }
+    s.ckpt_signal = (uint64_t)ck.cfg.signo;
+    s.private_signal = (uint64_t)ck.cfg.privsig;
+    return ckf_writer_add_chunk(w, CKF_T_SIGNALS, 0, &s, sizeof s) < 0 ? -EIO : 0;
+}
+
+static int write_small(ckf_writer *w)
+{
+    ckc_timers t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < 3; i++) {
+        t.itimer[i].interval_sec = ck.itimers[i].it_interval.tv_sec;
+        t.itimer[i].interval_usec = ck.itimers[i].it_interval.tv_usec;
+        t.itimer[i].value_sec = ck.itimers[i].it_value.tv_sec;
+        t.itimer[i].value_usec = ck.itimers[i].it_value.tv_usec;
+    }
+    if (ckf_writer_add_chunk(w, CKF_T_TIMERS, 0, &t, sizeof t) < 0) return -EIO;
+    ckc_rlimits rl;
+    memset(&rl, 0, sizeof rl);
+    for (int i = 0; i < 16; i++) {
+        struct rlimit r;
+        if (ck_sys4(SYS_prlimit64, 0, i, 0, &r) == 0) { rl.cur[i] = r.rlim_cur; rl.max[i] = r.rlim_max; }
+    }
+    if (ckf_writer_add_chunk(w, CKF_T_RLIMITS, 0, &rl, sizeof rl) < 0) return -EIO;
+    for (int i = 0; i < CK_MAX_REGIONS; i++) {
+        if (!regions[i].addr) continue;
+        char rb[8 + 64];
+        uint64_t len = regions[i].len;
+        memcpy(rb, &len, 8);
+        size_t nl = strlen(regions[i].name);
+        memcpy(rb + 8, regions[i].name, nl);
+        if (ckf_writer_add_chunk(w, CKF_T_REGION, regions[i].addr, rb, 8 + nl) < 0) return -EIO;
+    }
+    char note[256];
+    int nl = ck_snprintf(note, sizeof note, "reason=%s\nseq=%u\ngeneration=%u\nrequests=%d\ncoalesced=%d\n",
+                         ck.reason == CKC_REASON_INTERVAL ? "interval" :
+                         ck.reason == CKC_REASON_API ? "api" : "signal",
+                         ck.seq, ck_resume.generation, ck.requests, ck.dropped);
+    if (ckf_writer_add_chunk(w, CKF_T_NOTE, 0, note, (size_t)nl) < 0) return -EIO;
+    size_t need = ckpt_cuda_serialize(NULL, 0);
+    if (need) {
+        void *cb = arena_alloc(NULL, need);
+        if (cb && ckpt_cuda_serialize(cb, need) == need &&
+            ckf_writer_add_chunk(w, CKF_T_CUDA, 0, cb, need) < 0)
+            return -EIO;
+    }
+    return 0;
+}
+
+static int write_vmas_and_fileids(ckf_writer *w)
+{
+    struct buf fixed = { 0 }, strs = { 0 };
+    ckc_vmas h = { (uint32_t)nvmas, (uint32_t)PAGE, 0 };
+    if (buf_put(&fixed, &h, sizeof h) < 0) return -ENOMEM;
+    for (int i = 0; i < nvmas; i++) {
+        ckc_vma v = vmas[i].v;
+        v.path = str_add0(&strs, vmas[i].path);
+        if (buf_put(&fixed, &v, sizeof v) < 0) return -ENOMEM;
+    }
+    int r = put_chunk(w, CKF_T_VMAS, 0, &fixed, &strs);
+    if (r < 0) return r;
+    struct buf ff = { 0 }, fs = { 0 };
+    ckc_fileids fh = { (uint32_t)nfids, 0 };
+    if (buf_put(&ff, &fh, sizeof fh) < 0) return -ENOMEM;
+    for (int i = 0; i < nfids; i++) {
+        ckc_fileid id = fids[i];
+        id.path = str_add0(&fs, fid_paths[i]);
+        if (buf_put(&ff, &id, sizeof id) < 0) return -ENOMEM;
+    }
+    return put_chunk(w, CKF_T_FILEIDS, 0, &ff, &fs);
+}
+
+/* ---- the checkpoint directory ------------------------------------------------------- */
+#include "format/ckdir.h"
+
+/* ---- the writer process -------------------------------------------------------------- */
+
+/* err: -errno, or a ckf error when ckf_err is set. */
+static void fail2(const char *what, int err, int ckf_err) __attribute__((noreturn));
+static void fail2(const char *what, int err, int ckf_err)
+{
+    ck_err("checkpoint %u failed: %s: %s", ck.seq, what, ckf_err ? ckf_strerror(err) : strerror(-err));
+    ck_sys1(SYS_exit_group, 2);
+    __builtin_unreachable();
+}
+#define fail(what, err) fail2(what, err, 0)
+
+void ck_writer_main(void)
+{
+    uint64_t pause_ns = ck_now_ns(CLOCK_MONOTONIC) - ck.t_stop_ns;
+    uint64_t all = ~0ull;
+    ck_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, 0, 8);
+    ckpt_cuda_atfork_child();
+    ck_sys2(SYS_prctl, PR_SET_NAME, "ckpt-writer");
+
+    size_t asz = 1ull << 30;
+    long a = ck_sys6(SYS_mmap, 0, (long)asz, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (a < 0 && a > -4096) fail("arena", (int)a);
+    arena = arena_cur = (char *)a;
+    arena_end = arena + asz;
+
+    int r = parse_maps();
+    if (r < 0) fail("reading /proc/self/maps", r);
+
+    int dirfd = ckdir_prepare(ck.cfg.dir);
+    if (dirfd < 0) fail(ck.cfg.dir, dirfd);
+    ckdir_txn tx;
+    long seq = ckdir_next_seq(dirfd);
+    if (seq < 0) fail("reading the checkpoint directory", (int)seq);
+    ckdir_clean_temps(dirfd, (uint32_t)ck.pid, (uint32_t)seq, 0, NULL, NULL);
+    for (int tries = 0;; tries++) {
+        r = ckdir_begin(dirfd, (uint32_t)seq, (uint32_t)ck.pid, &tx);
+        if (r != -EEXIST || tries > 100) break;
+        seq++;
+    }
+    if (r < 0) fail("creating the checkpoint file", r);
+
+    ckf_sink sink;
+    ckf_sink_fd(&sink, tx.fd);
+    ckf_writer_opts o;
+    memset(&o, 0, sizeof o);
+    o.sink = &sink;
+    o.alloc = &arena_allocator;
+    o.level = ck.cfg.level;
+    o.nthreads = 1;
+    ckf_writer *w = NULL;
+    r = ckf_writer_open(&w, &o);
+    if (r < 0) { ckdir_abort(&tx); fail2("starting the container", r, 1); }
+
+    fids = arena_alloc(NULL, sizeof(ckc_fileid) * 1024);
+    fid_paths = arena_alloc(NULL, 512 * 1024);
+    if (!fids || !fid_paths) { ckdir_abort(&tx); fail("arena", -ENOMEM); }
+    if (ck.exe[0]) fileid_of(ck.exe);
+    for (int i = 0; i < nvmas; i++)
+        if (vmas[i].v.flags & CKC_VMA_FILE) vmas[i].v.fileid = fileid_of(vmas[i].path);
+
+    if ((r = write_process(w, pause_ns)) < 0 || (r = write_signals(w)) < 0 ||
+        (r = write_small(w)) < 0 || (r = write_files(w)) < 0 ||
+        (r = write_threads(w, ck.stop_gen)) < 0) {
+        ckdir_abort(&tx);
+        fail("writing metadata", r);
+    }
+
+    int pagemap = sys_open("/proc/self/pagemap", O_RDONLY, 0);
+    if (pagemap < 0) { ckdir_abort(&tx); fail("opening /proc/self/pagemap", pagemap); }
+    size_t pm_cap = 65536;
+    uint64_t *pm = arena_alloc(NULL, pm_cap * 8);
+    if (!pm) { ckdir_abort(&tx); fail("arena", -ENOMEM); }
+    for (int i = 0; i < nvmas; i++) {
+        r = save_vma(w, &vmas[i], pagemap, pm, pm_cap);
+        if (r < 0) {
+            ckdir_abort(&tx);
+            ck_err("checkpoint %u failed: saving %lx-%lx %s: %s", ck.seq,
+                   (unsigned long)vmas[i].v.start, (unsigned long)vmas[i].v.end, vmas[i].path,
+                   ckf_strerror(r));
+            ck_sys1(SYS_exit_group, 2);
+        }
+    }
+    if ((r = write_vmas_and_fileids(w)) < 0) { ckdir_abort(&tx); fail("writing the memory map", r); }
+    r = ckf_writer_close(w);
+    if (r < 0) { ckdir_abort(&tx); fail2("finishing the container", r, 1); }
+    r = ckdir_commit(&tx);
+    if (r < 0) { ckdir_abort(&tx); fail("making the checkpoint durable", r); }
+    if (ck.cfg.keep > 0) ckdir_gc(dirfd, (unsigned)ck.cfg.keep, NULL);
+    ck_sys1(SYS_exit_group, 0);
+    __builtin_unreachable();
+}

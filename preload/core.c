@@ -1,0 +1,394 @@
+/*
+ * core.c - libckpt's bootstrap, configuration and manager thread.
+ *
+ * Bootstrap (constructor, or the first hook called before it): read the
+ * configuration from the environment, decide whether this process is ours,
+ * install the trigger and stop signals, register the main thread and start the
+ * manager thread.  Any failure leaves the library inert (pure pass-through):
+ * the program itself must never be harmed by us.
+ *
+ * Ownership: the process that loads libckpt first records its pid in
+ * CKPT_OWNER_PID; processes it forks, and programs those exec, see a foreign
+ * owner and stay inert, so that helpers spawned by the program (shells,
+ * compilers, MPI launchers) do not write checkpoints of their own into the
+ * same directory.  A program that execs itself (same pid) stays active.
+ *
+ * The manager thread waits on an eventfd for triggers (signal handler, API,
+ * interval timeout).  A checkpoint: stop the world (park.c), note what must be
+ * read while the program is stopped (timers, file offsets), fork the writer
+ * (capture.c) with a raw clone so no atfork handler or malloc lock is involved,
+ * release the world, then wait for the writer.  Requests arriving meanwhile are
+ * coalesced into one (the eventfd counter) and logged.
+ */
+#include "preload/internal.h"
+#include "preload/log.h"
+#include "cuda_hooks/cuda_ckpt.h"
+#include "include/ckpt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ck_state ck HIDDEN;
+struct ck_resume ck_resume HIDDEN = { .magic = CK_RESUME_MAGIC };
+
+uint64_t ck_now_ns(int clock)
+{
+    struct timespec ts;
+    ck_sys2(SYS_clock_gettime, clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int parse_signal(const char *s)
+{
+    static const struct { const char *name; int no; } names[] = {
+        { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "INT", SIGINT },
+        { "QUIT", SIGQUIT }, { "TERM", SIGTERM }, { "ALRM", SIGALRM }, { "PWR", SIGPWR },
+        { "XCPU", SIGXCPU }, { "URG", SIGURG }, { "WINCH", SIGWINCH },
+    };
+    if (!s || !*s) return SIGUSR1;
+    if (!strncasecmp(s, "SIG", 3)) s += 3;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(s, names[i].name)) return names[i].no;
+    if (!strncasecmp(s, "RTMIN+", 6)) return SIGRTMIN + atoi(s + 6);
+    if (!strncasecmp(s, "RTMAX-", 6)) return SIGRTMAX - atoi(s + 6);
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end == 0 && v > 0 && v < NSIG && v != SIGKILL && v != SIGSTOP) return (int)v;
+    return -1;
+}
+
+static void read_config(void)
+{
+    struct ck_config *c = &ck.cfg;
+    const char *d = getenv("CKPT_DIR");
+    if (!d || !*d) d = "ckpt";
+    if (d[0] == '/') {
+        snprintf(c->dir, sizeof c->dir, "%s", d);
+    } else {
+        char cwd[CK_PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, ".");
+        snprintf(c->dir, sizeof c->dir, "%s/%s", cwd, d);
+    }
+    const char *s = getenv("CKPT_INTERVAL");
+    c->interval = s ? strtod(s, NULL) : 0;
+    if (c->interval < 0) c->interval = 0;
+    c->signo = parse_signal(getenv("CKPT_SIGNAL"));
+    if (c->signo < 0) {
+        ck_err("CKPT_SIGNAL=%s is not a signal name or number; using SIGUSR1", getenv("CKPT_SIGNAL"));
+        c->signo = SIGUSR1;
+    }
+    c->privsig = SIGRTMAX - 1;
+    if (c->privsig == c->signo) c->privsig = SIGRTMAX - 2;
+    s = getenv("CKPT_KEEP");
+    c->keep = s ? atoi(s) : 0;
+    s = getenv("CKPT_LEVEL");
+    c->level = s ? atoi(s) : 1;
+    s = getenv("CKPT_THREADS");
+    c->threads = s ? atoi(s) : 0;
+    s = getenv("CKPT_PARK_TIMEOUT_MS");
+    c->park_timeout_ms = s ? atoi(s) : 5000;
+    if (c->park_timeout_ms <= 0) c->park_timeout_ms = 5000;
+    s = getenv("CKPT_FULL");
+    c->full_files = s && *s == '1';
+}
+
+void ck_trigger(int reason)
+{
+    uint64_t one = 1;
+    __atomic_add_fetch(&ck.requests, 1, __ATOMIC_RELAXED);
+    if (reason == CKC_REASON_API) ck.reason = CKC_REASON_API;
+    if (ck.evfd >= 0) ck_sys3(SYS_write, ck.evfd, &one, 8);
+}
+
+/* ---- the checkpoint itself ---------------------------------------------------------- */
+
+static void after_restore(void);
+
+static void finish(int seq, int status)
+{
+    __atomic_store_n(&ck.done_status, status, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&ck.done_seq, seq, __ATOMIC_SEQ_CST);
+    ck_futex_wake(&ck.done_seq);
+}
+
+static void do_checkpoint(int reason)
+{
+    char why[256];
+    ck.busy = 1;
+    ck.reason = reason;
+    int seq = (int)++ck.seq;
+    int cuda = ckpt_cuda_active();
+    if (cuda) {
+        why[0] = 0;
+        if (ckpt_cuda_gate(why, sizeof why) < 0 ||
+            ckpt_cuda_before_checkpoint(10000, why, sizeof why) < 0) {
+            ck_err("checkpoint %d refused: %s", seq, why);
+            finish(seq, -ENOTSUP);
+            ck.busy = 0;
+            return;
+        }
+    }
+    for (int i = 0; i < 3; i++) ck_sys2(SYS_getitimer, i, &ck.itimers[i]);
+    ck.t_stop_ns = ck_now_ns(CLOCK_MONOTONIC);
+    if (ck_stop_world() < 0) {
+        if (cuda) ckpt_cuda_after_checkpoint(why, sizeof why);
+        finish(seq, -ETIMEDOUT);
+        ck.busy = 0;
+        return;
+    }
+    ck_capture_fds();
+    ck.wstack_len = 1 << 20;
+    long ws = ck_sys6(SYS_mmap, 0, (long)ck.wstack_len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ck.wstack = ws < 0 && ws > -4096 ? 0 : (uint64_t)ws;
+    if (ck_ctx_save(&ck.mgr_ctx)) {
+        after_restore();
+        return;
+    }
+    /* A raw fork: no atfork handlers, no SIGCHLD (the program's wait() never
+     * sees the writer), the child starts with a copy of the stopped world. */
+    long pid = -ENOMEM;
+    if (ck.wstack) pid = ck_clone_writer((void *)(ck.wstack + ck.wstack_len), ck_writer_main);
+    ck_release_world();
+    uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
+    ck.pause_ns = t1 - ck.t_stop_ns;
+    if (cuda && ckpt_cuda_after_checkpoint(why, sizeof why) < 0)
+        ck_err("GPU state could not be resumed after checkpoint %d: %s", seq, why);
+    if (pid < 0) {
+        if (ck.wstack) ck_sys2(SYS_munmap, ck.wstack, ck.wstack_len);
+        ck.wstack = 0;
+        ck_err("checkpoint %d failed: cannot fork the writer: %s", seq, strerror((int)-pid));
+        finish(seq, (int)pid);
+        ck.busy = 0;
+        return;
+    }
+    int status = 0;
+    long r;
+    do r = ck_sys4(SYS_wait4, pid, &status, __WALL, 0); while (r == -EINTR);
+    ck_sys2(SYS_munmap, ck.wstack, ck.wstack_len);
+    ck.wstack = 0;
+    uint64_t t2 = ck_now_ns(CLOCK_MONOTONIC);
+    if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        ck_info("checkpoint %d written: pause %lu us, total %lu ms", seq,
+                (unsigned long)(ck.pause_ns / 1000), (unsigned long)((t2 - ck.t_stop_ns) / 1000000));
+        finish(seq, 0);
+    } else {
+        if (WIFSIGNALED(status))
+            ck_err("checkpoint %d failed: writer killed by signal %d", seq, WTERMSIG(status));
+        else if (WIFEXITED(status) && WEXITSTATUS(status) != 2) /* 2: it logged why */
+            ck_err("checkpoint %d failed (writer status %d)", seq, WEXITSTATUS(status));
+        finish(seq, -EIO);
+    }
+    ck.busy = 0;
+}
+
+/* We are the manager thread of a restored process, re-entered by ckpt-restore
+ * at the ck_ctx_save() in do_checkpoint(). */
+static void after_restore(void)
+{
+    char why[256];
+    ck.mgr_tid = ck_gettid();
+    ck.pid = ck_getpid();
+    int expected = ck.parked;
+    ck_restored_threads_wait(expected);
+    if (!ck_resume.same_ids && ck.tid_offset > 0) {
+        for (int i = 0; i < CK_MAX_THREADS; i++)
+            if (ck_slots[i].tid && ck_slots[i].fs)
+                ck_slots[i].tid = *(volatile int *)(ck_slots[i].fs + (uint64_t)ck.tid_offset);
+    }
+    ck.main_tid = ck.pid;
+    ck.wstack = 0;   /* was not part of the image */
+    if (ck_resume.blob_addr)
+        ck_sys2(SYS_munmap, ck_resume.blob_addr, ck_resume.blob_len);
+    ck_resume.blob_addr = 0;
+    for (int i = 0; i < 3; i++)
+        if (ck.itimers[i].it_value.tv_sec || ck.itimers[i].it_value.tv_usec)
+            ck_sys3(SYS_setitimer, i, &ck.itimers[i], 0);
+    __atomic_store_n(&ck.checkin, 0, __ATOMIC_SEQ_CST);
+    if (ckpt_cuda_active() && ckpt_cuda_after_restore(why, sizeof why) < 0)
+        ck_err("restore: GPU state not restored: %s", why);
+    ck_info("restored (generation %u, %s ids), %d threads", ck_resume.generation,
+            ck_resume.same_ids ? "same" : "new", expected);
+    ck_release_world();
+    finish(ck.seq, 1);
+    ck.busy = 0;
+}
+
+static void *manager(void *unused)
+{
+    (void)unused;
+    ck.mgr_tid = ck_gettid();
+    ck.mgr_fs = (uint64_t)pthread_self();   /* == the TLS base on x86-64 glibc */
+    prctl(PR_SET_NAME, "ckpt-manager");
+    uint64_t next = 0;
+    for (;;) {
+        uint64_t now = ck_now_ns(CLOCK_MONOTONIC);
+        if (ck.cfg.interval > 0 && next == 0) next = now + (uint64_t)(ck.cfg.interval * 1e9);
+        int timeout = -1;
+        if (ck.cfg.interval > 0)
+            timeout = next > now ? (int)((next - now + 999999) / 1000000) : 0;
+        struct pollfd p = { .fd = ck.evfd, .events = POLLIN };
+        int r = poll(&p, 1, timeout);
+        int reason = 0;
+        if (r > 0 && (p.revents & POLLIN)) {
+            uint64_t n = 0;
+            if (read(ck.evfd, &n, 8) == 8 && n > 1) {
+                __atomic_add_fetch(&ck.dropped, (int)(n - 1), __ATOMIC_RELAXED);
+                ck_warn("%lu checkpoint requests coalesced into one", (unsigned long)n);
+            }
+            reason = ck.reason == CKC_REASON_API ? CKC_REASON_API : CKC_REASON_SIGNAL;
+        } else if (r == 0) {
+            reason = CKC_REASON_INTERVAL;
+        } else {
+            continue;
+        }
+        do_checkpoint(reason);
+        ck.reason = 0;
+        if (ck.cfg.interval > 0) next = ck_now_ns(CLOCK_MONOTONIC) + (uint64_t)(ck.cfg.interval * 1e9);
+        /* Requests that arrived during this checkpoint were for an image that
+         * now exists: drop them rather than taking a second one at once. */
+        uint64_t stale;
+        struct pollfd q = { .fd = ck.evfd, .events = POLLIN };
+        if (poll(&q, 1, 0) > 0 && read(ck.evfd, &stale, 8) == 8) {
+            __atomic_add_fetch(&ck.dropped, (int)stale, __ATOMIC_RELAXED);
+            ck_info("%lu checkpoint request(s) arrived during checkpoint %u: served by it",
+                    (unsigned long)stale, ck.seq);
+        }
+    }
+    return NULL;
+}
+
+static void on_fork_child(void)
+{
+    /* A forked child is not the program we checkpoint (see file comment). */
+    ck.inert = 1;
+    ck.pid = ck_getpid();
+    ckpt_cuda_atfork_child();
+}
+
+static void read_exe(void)
+{
+    ssize_t n = readlink("/proc/self/exe", ck.exe, sizeof ck.exe - 1);
+    ck.exe[n > 0 ? n : 0] = 0;
+}
+
+void ck_init(void)
+{
+    static volatile int once;
+    if (!__sync_bool_compare_and_swap(&once, 0, 1)) {
+        while (!ck.initialised) sched_yield();
+        return;
+    }
+    ck.evfd = -1;
+    ck.tid_offset = -1;
+    ck_log_init();
+    ck_hooks_init();
+    ck.pid = ck_getpid();
+    ck.main_tid = ck.pid;
+
+    const char *owner = getenv("CKPT_OWNER_PID");
+    if (getenv("CKPT_DISABLE") || (owner && atoi(owner) != ck.pid)) {
+        ck.inert = 1;
+        ck.initialised = 1;
+        return;
+    }
+    char pidbuf[16];
+    snprintf(pidbuf, sizeof pidbuf, "%d", ck.pid);
+    setenv("CKPT_OWNER_PID", pidbuf, 1);
+    read_config();
+    read_exe();
+    ck.tid_offset = ck_find_tid_offset();
+
+    ck.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ck.evfd >= 0) {
+        int hi = fcntl(ck.evfd, F_DUPFD_CLOEXEC, 1010);
+        if (hi >= 0) { close(ck.evfd); ck.evfd = hi; }
+    }
+    if (ck.evfd < 0) {
+        ck_err("cannot create the trigger eventfd: %s; checkpointing disabled", strerror(errno));
+        ck.inert = 1;
+        ck.initialised = 1;
+        return;
+    }
+    ck_thread_register();
+
+    /* The trigger: remember the program's view (often SIG_DFL, or SIG_IGN when
+     * inherited ignored) and install ours. */
+    struct sigaction sa;
+    ck_real_sigaction(ck.cfg.signo, NULL, &ck.app_trigger);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = ck_trigger_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    ck_real_sigaction(ck.cfg.signo, &sa, NULL);
+    ck.app_trigger_set = 1;
+    ck_real_sigaction(ck.cfg.privsig, NULL, &ck.app_priv);
+    ck_park_install();
+    /* Make sure neither signal is blocked in the thread that runs main(). */
+    uint64_t m = (1ull << (ck.cfg.privsig - 1));
+    ck_sys4(SYS_rt_sigprocmask, SIG_UNBLOCK, &m, 0, 8);
+
+    pthread_atfork(NULL, NULL, on_fork_child);
+    ck.initialised = 1;
+
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    int r = ck_real_pthread_create(&t, NULL, manager, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r) {
+        ck_err("cannot start the manager thread: %s; checkpointing disabled", strerror(r));
+        ck.inert = 1;
+        return;
+    }
+    pthread_detach(t);
+    ck_debug("ready: dir=%s signal=%d interval=%g keep=%d level=%d", ck.cfg.dir, ck.cfg.signo,
+             ck.cfg.interval, ck.cfg.keep, ck.cfg.level);
+}
+
+__attribute__((constructor(101))) static void ck_constructor(void)
+{
+    if (!ck.initialised) ck_init();
+}
+
+/* ---- public API (include/ckpt.h) ------------------------------------------------------ */
+
+__attribute__((visibility("default"))) int ckpt_checkpoint(int wait)
+{
+    if (!ck.initialised) ck_init();
+    if (ck.inert) { errno = ENOTSUP; return -1; }
+    int before = ck.done_seq;
+    int target = (int)ck.seq + 1;
+    if (ck.busy) target++;
+    ck_trigger(CKC_REASON_API);
+    if (!wait) return 0;
+    for (;;) {
+        int d = __atomic_load_n(&ck.done_seq, __ATOMIC_ACQUIRE);
+        if (d != before && d >= target - 1 && d >= target - 1) {
+            if (ck.done_status == 1) return 1;
+            if (d >= target || ck.done_status != 0) return ck.done_status == 0 ? 0 : -1;
+        }
+        ck_futex_wait(&ck.done_seq, d, 100000000);
+    }
+}
+
+__attribute__((visibility("default"))) int ckpt_is_restored(void)
+{
+    return (int)ck_resume.generation;
+}

@@ -1,0 +1,128 @@
+/*
+ * internal.h - libckpt's shared state and internal interfaces.
+ *
+ * Threads that touch this state:
+ *  - application threads: run the hooks (hooks.c) and, when stopped, the park
+ *    handler (park.c), which fills their slot and waits on a futex;
+ *  - the manager thread (core.c): one per process, created with every signal
+ *    blocked; it waits for triggers, stops the world, forks the writer and
+ *    releases the world;
+ *  - the writer (capture.c): a raw-fork()ed child, single-threaded, which may
+ *    not take any lock the program could hold (no malloc, no stdio).
+ */
+#ifndef CKPT_INTERNAL_H
+#define CKPT_INTERNAL_H
+#include <signal.h>
+#include <stdint.h>
+#include <sys/time.h>
+#include <sys/types.h>
+
+#include "format/ckc.h"
+#include "preload/resume.h"
+#include "preload/sys.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define CK_MAX_THREADS 4096
+#define CK_MAX_FDS 1024
+#define CK_PATH_MAX 4096
+
+/* Per-thread record, filled by the thread itself in the park handler. */
+struct ck_slot {
+    volatile int tid;          /* 0 = free */
+    volatile int parked_gen;   /* generation this thread parked for */
+    uint64_t fs;               /* TLS base == glibc's struct pthread * */
+    void *uc;                  /* its signal frame's ucontext (on its stack) */
+    struct ck_ctx ctx;         /* where a restored thread re-enters the handler */
+    uint64_t hmask;            /* mask in force inside the handler */
+    uint64_t robust_head, robust_len;
+    uint64_t rseq_addr;
+    uint32_t rseq_len, rseq_sig;
+    stack_t ss;
+    uint64_t affinity[16];
+    int has_affinity;
+    char name[16];
+};
+
+struct ck_fdrec {
+    ckc_fd rec;
+    char path[256];
+};
+
+struct ck_config {
+    char dir[CK_PATH_MAX];     /* absolute CKPT_DIR */
+    double interval;           /* seconds, 0 = off */
+    int signo;                 /* trigger */
+    int privsig;               /* thread-stop signal */
+    int keep;                  /* retention, 0 = all */
+    int level;                 /* zstd level, 0 = stored */
+    int threads;               /* compression threads in the writer */
+    int park_timeout_ms;
+    int full_files;            /* CKPT_FULL=1: store file-backed pages too */
+};
+
+struct ck_state {
+    int initialised;
+    int inert;                 /* library disabled in this process */
+    struct ck_config cfg;
+    int pid;
+    int main_tid;
+    int tid_offset;            /* of tid in struct pthread, -1 unknown */
+    int evfd;                  /* trigger eventfd (manager waits on it) */
+    int mgr_tid;
+    uint64_t mgr_fs;
+    struct ck_ctx mgr_ctx;
+    volatile int stop_gen;     /* incremented to stop the world */
+    volatile int release_gen;  /* set to stop_gen to release it */
+    volatile int parked;       /* threads parked in the current generation */
+    volatile int checkin;      /* restored threads back in the handler */
+    volatile int busy;         /* a checkpoint is in flight */
+    volatile int requests;     /* triggers seen */
+    volatile int dropped;      /* triggers coalesced while busy */
+    volatile int done_seq;     /* last completed checkpoint sequence (for waiters) */
+    volatile int done_status;  /* its result: 0 ok, <0 failure */
+    int reason;
+    uint32_t seq;
+    struct itimerval itimers[3];
+    uint64_t pause_ns, t_stop_ns;
+    char exe[CK_PATH_MAX];     /* the program's executable (original, not ckpt-restore) */
+    struct sigaction app_trigger; /* the program's view of the trigger signal */
+    struct sigaction app_priv;    /* ... and of the private signal */
+    int app_trigger_set, app_priv_set;
+    struct ck_fdrec *fds;      /* captured while parked, read by the writer */
+    int nfds;
+    int nslots_hint;
+    uint64_t wstack, wstack_len; /* the writer's stack (not part of the image) */
+};
+
+extern struct ck_state ck HIDDEN;
+extern struct ck_slot ck_slots[CK_MAX_THREADS] HIDDEN;
+extern struct ck_resume ck_resume HIDDEN;
+
+/* core.c */
+void ck_init(void) HIDDEN;
+uint64_t ck_now_ns(int clock) HIDDEN;
+void ck_trigger(int reason) HIDDEN;
+
+/* park.c */
+void ck_park_install(void) HIDDEN;
+int  ck_stop_world(void) HIDDEN;            /* 0, or -errno (world released) */
+void ck_release_world(void) HIDDEN;
+int  ck_thread_register(void) HIDDEN;       /* current thread */
+void ck_thread_unregister(void) HIDDEN;
+int  ck_find_tid_offset(void) HIDDEN;
+void ck_restored_threads_wait(int nthreads) HIDDEN;
+int  ck_count_slots(void) HIDDEN;
+
+/* hooks.c */
+void ck_hooks_init(void) HIDDEN;
+int  ck_real_sigaction(int sig, const struct sigaction *a, struct sigaction *o) HIDDEN;
+int  ck_real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg) HIDDEN;
+void ck_trigger_handler(int sig, siginfo_t *si, void *uc) HIDDEN;
+/* glibc's own dlsym (libckpt exports a dlsym wrapper of its own). */
+void *ck_real_dlsym(void *handle, const char *name) HIDDEN;
+
+/* capture.c */
+int  ck_capture_fds(void) HIDDEN;           /* while parked, in the manager */
+void ck_writer_main(void) HIDDEN __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * park.c - stopping every application thread at one instant.
+ *
+ * The manager sends the private signal (ck.cfg.privsig) to every thread it
+ * knows (the registry filled by the pthread_create hook) and to every thread it
+ * finds in /proc/self/task, repeating the scan until no new thread appears and
+ * every signalled thread has parked.  A parked thread sits in park_handler():
+ * its interrupted registers, including the FPU/AVX state, are in the signal
+ * frame on its own stack, so they are part of the memory image; the handler
+ * records the per-thread kernel state that memory does not hold (TLS base,
+ * alternate stack, robust list, rseq area, affinity, name) and a resume
+ * context, then waits on a futex until the manager releases the generation.
+ *
+ * After a restore, ckpt-restore re-creates each thread and enters it at that
+ * resume context: the handler then re-registers the per-thread kernel state,
+ * checks in, waits for release like any other time, and returns through the
+ * signal frame - the program continues exactly where it was interrupted.
+ *
+ * Everything here is async-signal-safe: raw syscalls, no locks, no errno
+ * changes visible to the interrupted code.
+ */
+#include "preload/internal.h"
+#include "preload/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+struct ck_slot ck_slots[CK_MAX_THREADS] HIDDEN;
+
+/* glibc >= 2.35 exports these when it registered an rseq area per thread. */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+#define CK_RSEQ_SIG 0x53053053u
+
+static struct ck_slot *slot_find(int tid)
+{
+    for (int i = 0; i < CK_MAX_THREADS; i++)
+        if (ck_slots[i].tid == tid) return &ck_slots[i];
+    return NULL;
+}
+
+static struct ck_slot *slot_get(int tid)
+{
+    struct ck_slot *s = slot_find(tid);
+    if (s) return s;
+    for (int i = 0; i < CK_MAX_THREADS; i++)
+        if (__sync_bool_compare_and_swap(&ck_slots[i].tid, 0, tid)) {
+            ck_slots[i].parked_gen = 0;
+            return &ck_slots[i];
+        }
+    return NULL;
+}
+
+int ck_thread_register(void)
+{
+    return slot_get(ck_gettid()) ? 0 : -ENOSPC;
+}
+
+void ck_thread_unregister(void)
+{
+    struct ck_slot *s = slot_find(ck_gettid());
+    if (s) {
+        s->uc = NULL;
+        __atomic_store_n(&s->tid, 0, __ATOMIC_RELEASE);
+    }
+}
+
+int ck_count_slots(void)
+{
+    int n = 0;
+    for (int i = 0; i < CK_MAX_THREADS; i++)
+        if (ck_slots[i].tid) n++;
+    return n;
+}
+
+static uint64_t read_fs(void)
+{
+    uint64_t fs;
+    __asm__ volatile("mov %%fs:0, %0" : "=r"(fs)); /* tcb->tcb points to itself */
+    return fs;
+}
+
+/* Per-thread kernel state that lives outside memory: record it. */
+static void record_thread(struct ck_slot *s)
+{
+    s->fs = read_fs();
+    uint64_t mask = 0;
+    ck_sys4(SYS_rt_sigprocmask, SIG_BLOCK, 0, &mask, 8);
+    s->hmask = mask;
+    s->ss.ss_sp = NULL; s->ss.ss_size = 0; s->ss.ss_flags = SS_DISABLE;
+    ck_sys2(SYS_sigaltstack, 0, &s->ss);
+    void *head = NULL; size_t len = 0;
+    if (ck_sys3(SYS_get_robust_list, 0, &head, &len) == 0) {
+        s->robust_head = (uint64_t)head; s->robust_len = len;
+    }
+    s->rseq_addr = 0; s->rseq_len = 0;
+    if (&__rseq_size && &__rseq_offset && __rseq_size) {
+        s->rseq_addr = s->fs + (uint64_t)__rseq_offset;
+        s->rseq_len = __rseq_size < 32 ? 32 : __rseq_size;
+        s->rseq_sig = CK_RSEQ_SIG;
+    }
+    s->has_affinity = ck_sys3(SYS_sched_getaffinity, 0, sizeof s->affinity, s->affinity) > 0;
+    ck_sys2(SYS_prctl, PR_GET_NAME, s->name);
+}
+
+/* Re-establish, from inside the restored thread, what the kernel forgot. */
+static void reinstate_thread(struct ck_slot *s)
+{
+    if (s->robust_head) ck_sys2(SYS_set_robust_list, s->robust_head, s->robust_len);
+    if (s->rseq_addr) {
+        long r = ck_sys4(SYS_rseq, s->rseq_addr, s->rseq_len, 0, s->rseq_sig);
+        if (r < 0 && r != -EBUSY) ck_debug("rseq re-registration failed: %ld", r);
+    }
+    if (s->has_affinity) ck_sys3(SYS_sched_setaffinity, 0, sizeof s->affinity, s->affinity);
+    ck_sys2(SYS_prctl, PR_SET_NAME, s->name);
+}
+
+static void park_handler(int sig, siginfo_t *si, void *uc)
+{
+    int saved_errno = errno;
+    volatile int gen = ck.stop_gen;
+    if (gen == ck.release_gen) return;  /* stale: that stop is over */
+    int tid = ck_gettid();
+    struct ck_slot *volatile s = slot_get(tid);
+    if (!s) return;                     /* table full: the manager will time out */
+    s->uc = uc;
+    record_thread(s);
+    if (ck_ctx_save(&s->ctx)) {
+        /* Restored process: ckpt-restore created this thread and entered here. */
+        gen = ck.stop_gen;
+        /* Find our slot by TLS base: the tid may be new (no pid namespace). */
+        uint64_t fs = read_fs();
+        s = NULL;
+        for (int i = 0; i < CK_MAX_THREADS && !s; i++)
+            if (ck_slots[i].tid && ck_slots[i].fs == fs) s = &ck_slots[i];
+        if (!s) s = slot_get(ck_gettid());
+        s->tid = ck_gettid();
+        reinstate_thread(s);
+        __atomic_add_fetch(&ck.checkin, 1, __ATOMIC_SEQ_CST);
+        ck_futex_wake(&ck.checkin);
+    } else {
+        s->parked_gen = gen;
+        __atomic_add_fetch(&ck.parked, 1, __ATOMIC_SEQ_CST);
+        ck_futex_wake(&ck.parked);
+    }
+    for (;;) {
+        int r = __atomic_load_n(&ck.release_gen, __ATOMIC_ACQUIRE);
+        if (r == gen) break;
+        ck_futex_wait(&ck.release_gen, r, 0);
+    }
+    errno = saved_errno;
+}
+
+void ck_park_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = park_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    /* glibc's internal signals must stay deliverable (cancellation, setxid). */
+    sigdelset(&sa.sa_mask, 32);
+    sigdelset(&sa.sa_mask, 33);
+    ck_real_sigaction(ck.cfg.privsig, &sa, NULL);
+}
+
+/* The set of threads signalled in the current stop. */
+static int sig_tids[CK_MAX_THREADS];
+static int nsig;
+
+static int signalled(int tid)
+{
+    for (int i = 0; i < nsig; i++)
+        if (sig_tids[i] == tid) return 1;
+    return 0;
+}
+
+static int signal_one(int tid)
+{
+    if (tid == ck.mgr_tid || tid <= 0 || signalled(tid)) return 0;
+    if (nsig >= CK_MAX_THREADS) return -ENOSPC;
+    long r = ck_sys3(SYS_tgkill, ck.pid, tid, ck.cfg.privsig);
+    if (r == -ESRCH) return 0;
+    if (r < 0) return (int)r;
+    sig_tids[nsig++] = tid;
+    return 1;
+}
+
+/* Scans /proc/self/task with getdents64 (no opendir: no malloc). Returns the
+ * number of newly signalled threads or -errno. */
+static int scan_tasks(void)
+{
+    int fd = (int)ck_sys3(SYS_open, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    char buf[8192];
+    int added = 0;
+    for (;;) {
+        long n = ck_sys3(SYS_getdents64, fd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (long off = 0; off < n;) {
+            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d =
+                (void *)(buf + off);
+            off += d->reclen;
+            if (d->name[0] < '0' || d->name[0] > '9') continue;
+            int tid = 0;
+            for (const char *p = d->name; *p; p++) tid = tid * 10 + (*p - '0');
+            int r = signal_one(tid);
+            if (r > 0) added++;
+        }
+    }
+    ck_sys1(SYS_close, fd);
+    return added;
+}
+
+/* Number of signalled threads that still exist. */
+static int alive_signalled(void)
+{
+    int n = 0;
+    for (int i = 0; i < nsig; i++) {
+        if (ck_sys3(SYS_tgkill, ck.pid, sig_tids[i], 0) == 0) n++;
+        else sig_tids[i] = -1;
+    }
+    return n;
+}
+
+int ck_stop_world(void)
+{
+    uint64_t deadline = ck_now_ns(CLOCK_MONOTONIC) + (uint64_t)ck.cfg.park_timeout_ms * 1000000ull;
+    nsig = 0;
+    __atomic_store_n(&ck.parked, 0, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&ck.stop_gen, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < CK_MAX_THREADS; i++) {
+        int tid = ck_slots[i].tid;
+        if (tid) signal_one(tid);
+    }
+    scan_tasks();
+    for (;;) {
+        int p = __atomic_load_n(&ck.parked, __ATOMIC_ACQUIRE);
+        if (p >= nsig) {
+            /* Everyone we asked is parked: a last scan catches threads created
+             * meanwhile; if it finds none, the world is stopped. */
+            if (scan_tasks() == 0) return 0;
+            continue;
+        }
+        if (ck_now_ns(CLOCK_MONOTONIC) > deadline) {
+            int alive = alive_signalled();
+            if (p >= alive && scan_tasks() == 0) return 0; /* the rest exited */
+            ck_err("checkpoint abandoned: %d of %d threads did not stop within %d ms "
+                   "(a thread blocks signal %d?)", alive - p, alive, ck.cfg.park_timeout_ms,
+                   ck.cfg.privsig);
+            ck_release_world();
+            return -ETIMEDOUT;
+        }
+        ck_futex_wait(&ck.parked, p, 2000000);   /* 2 ms */
+        if (__atomic_load_n(&ck.parked, __ATOMIC_ACQUIRE) == p) {
+            /* Threads may have exited after being signalled. */
+            int alive = alive_signalled();
+            if (p >= alive && p < nsig) {
+                if (scan_tasks() == 0) return 0;
+            }
+        }
+    }
+}
+
+void ck_release_world(void)
+{
+    __atomic_store_n(&ck.release_gen, ck.stop_gen, __ATOMIC_SEQ_CST);
+    ck_futex_wake(&ck.release_gen);
+}
+
+/* In a restored process: wait until the n re-created application threads have
+ * checked in (bounded: a thread that cannot reach the handler is reported). */
+void ck_restored_threads_wait(int n)
+{
+    uint64_t deadline = ck_now_ns(CLOCK_MONOTONIC) + 5000000000ull;
+    for (;;) {
+        int c = __atomic_load_n(&ck.checkin, __ATOMIC_ACQUIRE);
+        if (c >= n) return;
+        if (ck_now_ns(CLOCK_MONOTONIC) > deadline) {
+            ck_err("restore: only %d of %d threads checked in", c, n);
+            return;
+        }
+        ck_futex_wait(&ck.checkin, c, 10000000);
+    }
+}
+
+/* The offset of the tid inside glibc's struct pthread (fs base), found by
+ * looking for our own tid near the thread pointer; used after a restore without
+ * a pid namespace, where tids change and glibc's copy must be patched. */
+int ck_find_tid_offset(void)
+{
+    uint64_t fs = read_fs();
+    int tid = ck_gettid();
+    if (*(volatile int *)(fs + 720) == tid) return 720;   /* glibc 2.11 .. 2.40 */
+    for (int off = 0x100; off < 0x1000; off += 4)
+        if (*(volatile int *)(fs + (uint64_t)off) == tid) return off;
+    return -1;
+}
