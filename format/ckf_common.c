@@ -277,24 +277,34 @@ size_t ckf_block_bound(size_t len)
     return b > len ? b : len;
 }
 
-int ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, size_t len,
-                 ckf_chunk_header *hdr, void *out, size_t outcap, int copy_stored,
-                 const void **payload, const uint8_t *zero_hash, size_t zero_len)
+void ckf_i_encode_zero(uint16_t type, uint64_t key, const void *data, size_t len,
+                       ckf_chunk_header *hdr, const uint8_t *zero_hash, size_t zero_len)
 {
     memset(hdr, 0, sizeof(*hdr));
     hdr->magic = CKF_CHUNK_MAGIC;
     hdr->type = type;
     hdr->raw_len = len;
     hdr->key = key;
-    *payload = NULL;
+    hdr->codec = CKF_C_ZERO;
+    if (zero_hash && len == zero_len) memcpy(hdr->content_hash, zero_hash, 16);
+    else ckf_hash128(data, len, hdr->content_hash);
+    ckf_i_seal_chunk(hdr);
+}
 
+int ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, size_t len,
+                 ckf_chunk_header *hdr, void *out, size_t outcap, int copy_stored,
+                 const void **payload, const uint8_t *zero_hash, size_t zero_len)
+{
+    *payload = NULL;
     if (len > 0 && ckf_is_zero(data, len)) {
-        hdr->codec = CKF_C_ZERO;
-        if (zero_hash && len == zero_len) memcpy(hdr->content_hash, zero_hash, 16);
-        else ckf_hash128(data, len, hdr->content_hash);
-        ckf_i_seal_chunk(hdr);
+        ckf_i_encode_zero(type, key, data, len, hdr, zero_hash, zero_len);
         return 0;
     }
+    memset(hdr, 0, sizeof(*hdr));
+    hdr->magic = CKF_CHUNK_MAGIC;
+    hdr->type = type;
+    hdr->raw_len = len;
+    hdr->key = key;
     ckf_hash128(data, len, hdr->content_hash);
     if (c && c->z && len > 0) {
         size_t n = ZSTD_compressCCtx(c->z, out, outcap, data, len, c->level);

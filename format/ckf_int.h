@@ -53,4 +53,8 @@ int  ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, si
                   ckf_chunk_header *hdr, void *out, size_t outcap, int copy_stored,
                   const void **payload, const uint8_t *zero_hash, size_t zero_len);
 
+/* The header of a chunk whose content is known to be all zero. */
+void ckf_i_encode_zero(uint16_t type, uint64_t key, const void *data, size_t len,
+                       ckf_chunk_header *hdr, const uint8_t *zero_hash, size_t zero_len);
+
 #endif /* CKF_INT_H */

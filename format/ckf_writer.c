@@ -188,6 +188,7 @@ static void *worker_main(void *arg)
         while (!p->stop && p->taken == p->submitted) pthread_cond_wait(&p->work, &p->mu);
         if (p->stop) break;
         s = &p->slots[p->taken++ % (uint64_t)p->nslots];
+        if (s->done) continue;             /* a zero block, encoded by the submitter */
         pthread_mutex_unlock(&p->mu);
         s->rc = ckf_i_encode(wk->cctx, CKF_T_MEMBLK, s->key, s->src, s->len, &s->hdr,
                              s->obuf + CKF_CHUNK_HDR_SIZE, w->obuf_cap, 0, &s->payload,
@@ -304,10 +305,18 @@ static int pool_add_memory(ckf_writer *w, uint64_t addr, const uint8_t *data, si
         if (n > len) n = len;
         if (p->submitted - p->written == (uint64_t)p->nslots) pool_write_one(w);
         s = &p->slots[p->submitted % (uint64_t)p->nslots];
-        s->src = data; s->len = n; s->key = addr; s->done = 0; s->rc = 0;
+        s->src = data; s->len = n; s->key = addr; s->rc = 0;
+        /* Zero blocks cost one scan and no compression: encoding them here
+         * saves waking a worker for each (all-zero memory runs at memory
+         * bandwidth instead of at the pool's hand-off rate). */
+        s->done = ckf_is_zero(data, n);
+        if (s->done) {
+            ckf_i_encode_zero(CKF_T_MEMBLK, addr, data, n, &s->hdr, w->zero_hash, w->bs);
+            s->payload = NULL;
+        }
         pthread_mutex_lock(&p->mu);
         p->submitted++;
-        pthread_cond_signal(&p->work);
+        if (!s->done) pthread_cond_signal(&p->work);
         pthread_mutex_unlock(&p->mu);
         addr += n; data += n; len -= n;
     }
