@@ -746,6 +746,10 @@ void ck_writer_main(void)
     ckpt_cuda_atfork_child();
     ck_sys2(SYS_prctl, PR_SET_NAME, "ckpt-writer");
 
+    /* The writer's globals live in libckpt's data, which is part of the image
+     * it writes: start from a clean state, never from a previous writer's. */
+    vmas = NULL; nvmas = 0; fids = NULL; fid_paths = NULL; nfids = 0; copybuf = NULL;
+
     size_t asz = 1ull << 30;
     long a = ck_sys6(SYS_mmap, 0, (long)asz, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
