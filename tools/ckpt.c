@@ -7,6 +7,7 @@
  */
 #include "tools/tool.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,15 @@ int ck_usage_err(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (try 'ckpt %s --help')\n", ck_cmd ? ck_cmd : "");
     return EX_USAGE;
+}
+
+int ck_opt_err(char **argv)
+{
+    const char *bad = optind > 0 ? argv[optind - 1] : "?";
+    if (optopt && bad[0] == '-' && bad[1] != '-' && bad[1] != '\0' && bad[2] == '\0' &&
+        strchr("dikslrloastwfn", optopt))
+        return ck_usage_err("option '%s' needs an argument", bad);
+    return ck_usage_err("unknown option or missing argument: '%s'", bad);
 }
 
 int ck_help_requested(int argc, char **argv, const char *usage)
@@ -78,6 +88,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    opterr = 0;     /* our own one-line messages (ck_opt_err) */
     if (argc < 2) {
         usage(stderr);
         return EX_USAGE;

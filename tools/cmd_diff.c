@@ -5,7 +5,9 @@
  * Regions are matched by start address.  Within a matched pair the address range
  * is swept block by block: blocks at the same address with the same length and
  * the same content hash are unchanged without being read; otherwise both are
- * decoded and compared byte by byte, so the count is exact.  Bytes stored on one
+ * decoded and compared byte by byte, so the count is exact; the pages (of the
+ * checkpoint's page size) holding a changed byte are counted too, which is what
+ * an incremental checkpoint would have to store.  Bytes stored on one
  * side only count as changed in full (the other side had no data there: never
  * touched, or left to a file).  Added and removed regions are listed with their
  * stored size.
@@ -72,23 +74,36 @@ static int same_hash(side *a, size_t ka, side *b, size_t kb)
     return memcmp(hx.content_hash, hy.content_hash, 16) == 0;
 }
 
-static uint64_t count_diff(const char *p, const char *q, uint64_t n)
+typedef struct delta { uint64_t bytes, pages; } delta;
+
+static uint64_t page_size = 4096;
+
+/* Differing bytes of p and q (n bytes at address addr), and the pages holding one. */
+static void count_diff(delta *d, uint64_t addr, const char *p, const char *q, uint64_t n)
 {
-    uint64_t d = 0;
     for (uint64_t off = 0; off < n;) {
-        uint64_t l = n - off < 4096 ? n - off : 4096;
-        if (memcmp(p + off, q + off, l) != 0)
-            for (uint64_t i = 0; i < l; i++) d += p[off + i] != q[off + i];
+        uint64_t l = page_size - (addr + off) % page_size;
+        if (l > n - off) l = n - off;
+        if (memcmp(p + off, q + off, l) != 0) {
+            for (uint64_t i = 0; i < l; i++) d->bytes += p[off + i] != q[off + i];
+            d->pages++;
+        }
         off += l;
     }
-    return d;
 }
 
-/* Changed bytes in [lo, hi) from a to b. */
-static uint64_t sweep(side *a, side *b, uint64_t lo, uint64_t hi)
+/* Pages touched by [lo, hi). */
+static uint64_t pages_in(uint64_t lo, uint64_t hi)
+{
+    return hi <= lo ? 0 : (hi - 1) / page_size - lo / page_size + 1;
+}
+
+/* Changed bytes (and pages) in [lo, hi) from a to b. */
+static delta sweep(side *a, side *b, uint64_t lo, uint64_t hi)
 {
     size_t ka = ck_image_first_block(&a->im, lo), kb = ck_image_first_block(&b->im, lo);
-    uint64_t cur = lo, changed = 0;
+    uint64_t cur = lo;
+    delta changed = { 0, 0 };
     while (cur < hi) {
         const ckf_index_entry *ea = ka < a->im.nblocks ? a->im.blocks[ka] : NULL;
         const ckf_index_entry *eb = kb < b->im.nblocks ? b->im.blocks[kb] : NULL;
@@ -109,13 +124,17 @@ static uint64_t sweep(side *a, side *b, uint64_t lo, uint64_t hi)
         if (ac && bc) {
             if (!same_hash(a, ka, b, kb)) {
                 const char *pa = decode(a, ka), *pb = pa ? decode(b, kb) : NULL;
-                if (pa && pb)
-                    changed += count_diff(pa + (cur - ea->key), pb + (cur - eb->key), end - cur);
-                else
-                    changed += end - cur;   /* cannot read one side: count it all */
+                if (pa && pb) {
+                    count_diff(&changed, cur, pa + (cur - ea->key), pb + (cur - eb->key),
+                               end - cur);
+                } else {           /* cannot read one side: count it all */
+                    changed.bytes += end - cur;
+                    changed.pages += pages_in(cur, end);
+                }
             }
         } else {
-            changed += end - cur;
+            changed.bytes += end - cur;
+            changed.pages += pages_in(cur, end);
         }
         cur = end;
         if (ea && ac && cur >= ea->key + ea->raw_len) ka++;
@@ -124,15 +143,15 @@ static uint64_t sweep(side *a, side *b, uint64_t lo, uint64_t hi)
     return changed;
 }
 
-/* Bytes held in blocks of one side within [lo, hi). */
-static uint64_t stored_in(side *s, uint64_t lo, uint64_t hi)
+/* Bytes (and pages) held in blocks of one side within [lo, hi). */
+static delta stored_in(side *s, uint64_t lo, uint64_t hi)
 {
-    uint64_t n = 0;
+    delta n = { 0, 0 };
     for (size_t k = ck_image_first_block(&s->im, lo); k < s->im.nblocks; k++) {
         const ckf_index_entry *e = s->im.blocks[k];
         if (e->key >= hi) break;
         uint64_t x = e->key > lo ? e->key : lo, y = e->key + e->raw_len < hi ? e->key + e->raw_len : hi;
-        if (y > x) n += y - x;
+        if (y > x) { n.bytes += y - x; n.pages += pages_in(x, y); }
     }
     return n;
 }
@@ -154,7 +173,7 @@ static uint32_t *sorted_vmas(const ck_image *im)
 }
 
 static void print_region(int json, ck_json *j, const char *status, const ck_image *im,
-                         const ckc_vma *v, uint64_t size_a, uint64_t size_b, uint64_t changed)
+                         const ckc_vma *v, uint64_t size_a, uint64_t size_b, delta changed)
 {
     char perm[5], ha[32], hb[32];
     size_t pl;
@@ -167,15 +186,18 @@ static void print_region(int json, ck_json *j, const char *status, const ck_imag
         cj_u64(j, "size_b", size_b);
         cj_str(j, "perms", ck_vma_perms(v->flags, perm));
         cj_strn(j, "path", p, pl);
-        cj_u64(j, "changed_bytes", changed);
+        cj_u64(j, "changed_bytes", changed.bytes);
+        cj_u64(j, "changed_pages", changed.pages);
         cj_obj_end(j);
         return;
     }
     char mark = status[0] == 'a' ? '+' : status[0] == 'r' ? '-' : status[0] == 'c' ? '*' : ' ';
-    printf("%c %016llx %-4s %10s %10s %12llu  ", mark, (unsigned long long)v->start,
+    printf("%c %016llx %-4s %10s %10s %12llu %7llu  ", mark, (unsigned long long)v->start,
            ck_vma_perms(v->flags, perm), size_a ? ck_human(size_a, ha) : "-",
-           size_b ? ck_human(size_b, hb) : "-", (unsigned long long)changed);
-    ck_put_safe(stdout, p, pl);
+           size_b ? ck_human(size_b, hb) : "-", (unsigned long long)changed.bytes,
+           (unsigned long long)changed.pages);
+    if (pl) ck_put_safe(stdout, p, pl);
+    else fputs("[anon]", stdout);
     if (status[0] == 'a') fputs(" (added)", stdout);
     if (status[0] == 'r') fputs(" (removed)", stdout);
     putchar('\n');
@@ -197,7 +219,7 @@ int cmd_diff(int argc, char **argv)
     if (ck_help_requested(argc, argv, usage_text)) return EX_OK;
     while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         if (c == 'j') json = 1;
-        else return ck_usage_err("unknown option");
+        else return ck_opt_err(argv);
     }
     if (optind + 2 != argc) return ck_usage_err("expected two checkpoints A B");
     pa = ck_resolve_ckpt(argv[optind]);
@@ -213,7 +235,9 @@ int cmd_diff(int argc, char **argv)
     ob = sorted_vmas(&b.im);
     if (!oa || !ob) goto out;
 
-    uint64_t total = 0, added_b = 0, removed_b = 0;
+    uint64_t total = 0, tpages = 0, added_b = 0, removed_b = 0;
+    if (b.im.page_size >= 512 && (b.im.page_size & (b.im.page_size - 1)) == 0)
+        page_size = b.im.page_size;
     unsigned nchanged = 0, nadded = 0, nremoved = 0, nsame = 0;
     if (json) {
         cj_init(&j, stdout);
@@ -223,8 +247,8 @@ int cmd_diff(int argc, char **argv)
         cj_arr(&j, "regions");
     } else {
         printf("--- %s\n+++ %s\n", pa, pb);
-        printf("  %-16s %-4s %10s %10s %12s  %s\n", "START", "PERM", "SIZE A", "SIZE B",
-               "CHANGED", "PATH");
+        printf("  %-16s %-4s %10s %10s %12s %7s  %s\n", "START", "PERM", "SIZE A", "SIZE B",
+               "CHANGED", "PAGES", "PATH");
     }
     uint32_t i = 0, k = 0;
     while (i < a.im.nvmas || k < b.im.nvmas) {
@@ -232,20 +256,22 @@ int cmd_diff(int argc, char **argv)
         const ckc_vma *vb = k < b.im.nvmas ? &b.im.vmas[ob[k]] : NULL;
         if (va && vb && va->start == vb->start) {
             uint64_t hi = va->end > vb->end ? va->end : vb->end;
-            uint64_t ch = sweep(&a, &b, va->start, hi);
-            total += ch;
-            if (ch || va->end != vb->end) nchanged++; else nsame++;
-            print_region(json, &j, ch || va->end != vb->end ? "changed" : "same", &b.im, vb,
+            delta ch = sweep(&a, &b, va->start, hi);
+            total += ch.bytes;
+            tpages += ch.pages;
+            int diff = ch.bytes || va->end != vb->end;
+            if (diff) nchanged++; else nsame++;
+            print_region(json, &j, diff ? "changed" : "same", &b.im, vb,
                          va->end - va->start, vb->end - vb->start, ch);
             i++; k++;
         } else if (va && (!vb || va->start < vb->start)) {
-            uint64_t n = stored_in(&a, va->start, va->end);
-            removed_b += n; nremoved++;
+            delta n = stored_in(&a, va->start, va->end);
+            removed_b += n.bytes; nremoved++;
             print_region(json, &j, "removed", &a.im, va, va->end - va->start, 0, n);
             i++;
         } else {
-            uint64_t n = stored_in(&b, vb->start, vb->end);
-            added_b += n; nadded++;
+            delta n = stored_in(&b, vb->start, vb->end);
+            added_b += n.bytes; nadded++;
             print_region(json, &j, "added", &b.im, vb, 0, vb->end - vb->start, n);
             k++;
         }
@@ -254,6 +280,7 @@ int cmd_diff(int argc, char **argv)
         cj_arr_end(&j);
         cj_obj(&j, "total");
         cj_u64(&j, "changed_bytes", total);
+        cj_u64(&j, "changed_pages", tpages);
         cj_u64(&j, "regions_changed", nchanged);
         cj_u64(&j, "regions_same", nsame);
         cj_u64(&j, "regions_added", nadded);
@@ -265,9 +292,10 @@ int cmd_diff(int argc, char **argv)
         cj_end(&j);
     } else {
         char h1[32], h2[32], h3[32];
-        printf("total: %llu bytes changed (%s) in %u of %u common regions; "
+        printf("total: %llu bytes changed (%s, in %llu pages) in %u of %u common regions; "
                "%u added (%s stored), %u removed (%s stored)\n",
-               (unsigned long long)total, ck_human(total, h1), nchanged, nchanged + nsame,
+               (unsigned long long)total, ck_human(total, h1), (unsigned long long)tpages,
+               nchanged, nchanged + nsame,
                nadded, ck_human(added_b, h2), nremoved, ck_human(removed_b, h3));
     }
     rc = (a.failed || b.failed) ? EX_FAIL : EX_OK;

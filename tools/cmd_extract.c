@@ -173,6 +173,11 @@ static void fill_from_files(ck_image *im, uint64_t a, uint64_t n, char *buf, int
                         *warned = 1;
                     }
                     close(fd);
+                } else if (!*warned) {
+                    fprintf(stderr, "ckpt extract: warning: pages not stored in the checkpoint "
+                            "belong to %s, which cannot be opened (%s): written as zeros\n",
+                            path ? path : "?", strerror(errno));
+                    *warned = 1;
                 }
                 free(path);
             }
@@ -205,7 +210,7 @@ int cmd_extract(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'a': as = optarg; break;
         case 's': shape = optarg; break;
-        default: return ck_usage_err("unknown option");
+        default: return ck_opt_err(argv);
         }
     }
     if (optind + 1 != argc) return ck_usage_err("expected one FILE or DIR");

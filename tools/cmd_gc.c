@@ -115,7 +115,7 @@ int cmd_gc(int argc, char **argv)
         } else if (c == 'n') {
             dry = 1;
         } else {
-            return ck_usage_err("unknown option");
+            return ck_opt_err(argv);
         }
     }
     if (optind + 1 != argc) return ck_usage_err("expected one DIR");

@@ -305,7 +305,8 @@ static void show_memory(insp *s)
                 ck_vma_perms(m->flags, perm), ck_human(m->end - m->start, a),
                 ck_human(m->stored_bytes, b), ck_human(m->zero_bytes, c),
                 ck_human(m->file_bytes, e), ratio);
-        ck_put_safe(s->o, p, n);
+        if (n) ck_put_safe(s->o, p, n);
+        else fputs("[anon]", s->o);
         fputc('\n', s->o);
     }
     free(vs);
@@ -814,7 +815,7 @@ int cmd_inspect(int argc, char **argv)
     if (ck_help_requested(argc, argv, usage_text)) return EX_OK;
     while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
         if (c == 'j') s.json = 1;
-        else return ck_usage_err("unknown option");
+        else return ck_opt_err(argv);
     }
     if (optind + 1 != argc) return ck_usage_err("expected one FILE or DIR");
     path = ck_resolve_ckpt(argv[optind]);

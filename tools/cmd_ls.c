@@ -120,7 +120,7 @@ int cmd_ls(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "jvh", opts, NULL)) != -1) {
         if (c == 'j') json = 1;
         else if (c == 'v') full = 1;
-        else return ck_usage_err("unknown option");
+        else return ck_opt_err(argv);
     }
     if (optind + 1 != argc) return ck_usage_err("expected one DIR");
     const char *dir = argv[optind];

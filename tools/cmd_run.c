@@ -107,7 +107,7 @@ int cmd_run(int argc, char **argv)
         case 'k': keep = optarg; break;
         case 's': sig = optarg; break;
         case 'l': log = optarg; break;
-        default: return ck_usage_err("unknown option");
+        default: return ck_opt_err(argv);
         }
     }
     if (optind >= argc) return ck_usage_err("no program given (ckpt run [options] -- PROG ARGS...)");

@@ -157,7 +157,7 @@ int cmd_signal(int argc, char **argv)
             break;
         case 'V': noverify = 1; break;
         case 'f': force = 1; break;
-        default: return ck_usage_err("unknown option");
+        default: return ck_opt_err(argv);
         }
     }
     if (optind + 1 != argc) return ck_usage_err("expected one PID");

@@ -124,7 +124,7 @@ int cmd_verify(int argc, char **argv)
     if (ck_help_requested(argc, argv, usage_text)) return EX_OK;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         if (c == 'q') quiet = 1;
-        else return ck_usage_err("unknown option");
+        else return ck_opt_err(argv);
     }
     if (optind >= argc) return ck_usage_err("expected FILE or DIR");
     for (int i = optind; i < argc; i++) {

@@ -46,6 +46,7 @@ _Static_assert(sizeof(ckc_region) == 16, "ckc_region layout");
 extern const char *ck_cmd;           /* current subcommand, for messages */
 void ck_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int  ck_usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* EX_USAGE */
+int  ck_opt_err(char **argv);                       /* after getopt '?': EX_USAGE */
 int  ck_help_requested(int argc, char **argv, const char *usage); /* 1 if printed */
 
 /* ---- util.c ------------------------------------------------------------------------ */

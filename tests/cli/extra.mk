@@ -1,13 +1,15 @@
 # tests/cli/extra.mk - helpers of the CLI tests (tests/bats/cli*.bats).
-#   mkfixture      writes deterministic checkpoint files (and corrupt variants)
-#   libdummy.so    an empty library `ckpt run` can preload in tests (CKPT_LIB)
+#   mkfixture           writes deterministic checkpoint files (and corrupt variants)
+#   fake/libckpt.so     an empty library that `ckpt run` can preload (CKPT_LIB) and
+#                       that `ckpt signal` recognises by name, so run/signal can be
+#                       tested without the real libckpt
 
 $(O)/tests/cli/mkfixture: tests/cli/mkfixture.c $(FORMATA) format/ckc.h format/ckf.h tools/tool.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $< $(FORMATA) $(LIBS_FORMAT)
 
-$(O)/tests/cli/libdummy.so: tests/cli/dummy.c
+$(O)/tests/cli/fake/libckpt.so: tests/cli/dummy.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -shared -fPIC -O2 -o $@ $<
 
-TEST_EXTRA += $(O)/tests/cli/mkfixture $(O)/tests/cli/libdummy.so
+TEST_EXTRA += $(O)/tests/cli/mkfixture $(O)/tests/cli/fake/libckpt.so
