@@ -204,6 +204,7 @@ int ckf_i_check_fields(uint16_t type, uint8_t codec, uint8_t flags, uint64_t sto
                        uint64_t raw_len, uint64_t key, uint32_t block_size)
 {
     if (flags != 0) return -CKF_E_BAD_CHUNK;
+    if (type == 0 || type == CKF_CRITICAL) return -CKF_E_BAD_CHUNK;   /* never allocated */
     if (type == CKF_T_INDEX) return -CKF_E_BAD_INDEX;
     switch (codec) {
     case CKF_C_STORED:

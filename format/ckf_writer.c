@@ -435,7 +435,8 @@ int ckf_writer_add_chunk(ckf_writer *w, uint16_t type, uint64_t key, const void 
     int rc;
 
     if ((rc = usable(w))) return rc;
-    if (type == CKF_T_MEMBLK || type == CKF_T_INDEX || (len && !data) || len > CKF_MAX_META)
+    if (type == CKF_T_MEMBLK || type == CKF_T_INDEX || type == 0 || type == CKF_CRITICAL ||
+        (len && !data) || len > CKF_MAX_META)
         return -CKF_E_INVAL;
     if (!w->obuf) {
         /* threaded writer: metadata is compressed on the caller's thread */
