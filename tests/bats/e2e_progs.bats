@@ -16,6 +16,8 @@ setup() {
 }
 
 teardown() {
+    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
+    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
     rm -rf "$WORK"
 }
 
@@ -81,7 +83,7 @@ prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
     for i in 1 2 3; do
         ck_sleep_ms $(( ms / 8 + RANDOM % (ms / 8) ))
         kill -USR1 "$CK_PID"
-        t=$(ck_wait_latest "$WORK/run.ck" "$last") || { kill -9 "$CK_PID"; ck_fail "trigger $i: no new checkpoint"; }
+        t=$(ck_wait_latest "$WORK/run.ck" "$last") || { kill -9 "$CK_PID" || true; ck_fail "trigger $i: no new checkpoint"; }
         echo "# trigger $i -> ${t##*/}"
         last=$t
     done

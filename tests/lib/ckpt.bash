@@ -91,8 +91,8 @@ ck_wait_pid() {
         # a zombie still answers kill -0: ask /proc whether it has exited
         [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
         if [ "$(ck_now_ms)" -ge "$limit" ]; then
-            kill -9 "$pid" 2>/dev/null
-            wait "$pid" 2>/dev/null
+            kill -9 "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
             CK_RC=timeout
             return 1
         fi
@@ -201,14 +201,14 @@ ck_checkpoint_run() {
         if ck_alive "$CK_PID" && kill -USR1 "$CK_PID" 2>/dev/null; then
             break
         fi
-        wait "$CK_PID" 2>/dev/null
+        wait "$CK_PID" 2>/dev/null || true
         echo "# $name: program finished before the trigger at ${delay} ms; retrying earlier"
         [ "$try" = 3 ] && { ck_fail "$name: program always finished before the trigger"; return 1; }
         delay=$((delay / 2))
     done
     CK_MOMENT=$delay
     if ! CK_CKPT=$(ck_wait_latest "$work/$name.ck" "" "$CK_TIMEOUT"); then
-        kill -9 "$CK_PID" 2>/dev/null; wait "$CK_PID" 2>/dev/null
+        kill -9 "$CK_PID" 2>/dev/null || true; wait "$CK_PID" 2>/dev/null || true
         ck_show "$work/$name.err"
         ck_fail "$name: no $name.ck/latest ${CK_TIMEOUT}s after SIGUSR1 at ${delay} ms"
         return 1
@@ -216,8 +216,8 @@ ck_checkpoint_run() {
     if ! ck_alive "$CK_PID"; then
         echo "# $name: program had already finished when the checkpoint became durable"
     fi
-    kill -9 "$CK_PID" 2>/dev/null
-    wait "$CK_PID" 2>/dev/null
+    kill -9 "$CK_PID" 2>/dev/null || true
+    wait "$CK_PID" 2>/dev/null || true
     echo "# $name: checkpoint at ${delay} ms -> ${CK_CKPT#"$work"/}"
 }
 
@@ -290,11 +290,11 @@ ck_probe_run() {
     sleep 0.15
     kill -USR1 "$pid" 2>/dev/null
     if ! t=$(ck_wait_latest "$w/ck" "" 10); then
-        kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+        kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
         echo "ckpt=no restore=no reason=checkpoint not functional: no CKPT_DIR/latest 10 s after SIGUSR1 ($(head -c 200 "$w/run.err" | tr '\n' ' '))"
         rm -rf "$w"; return
     fi
-    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
     if [ ! -x "$RESTORER" ]; then
         echo "ckpt=yes restore=no reason=$RESTORER not built"; rm -rf "$w"; return
     fi

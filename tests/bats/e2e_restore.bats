@@ -1,0 +1,166 @@
+#!/usr/bin/env bats
+# e2e_restore.bats - restore scenarios beyond one checkpoint: periodic
+# checkpoints and retention, restored processes checkpointed again (second and
+# third generation), one checkpoint restored twice, and signals sent to
+# ckpt-restore's pid reaching the restored program.
+
+load ../lib/ckpt
+
+setup_file() {
+    load ../lib/ckpt
+    ck_probe
+}
+
+setup() {
+    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-e2e.XXXXXX")
+    STEPS=$(ck_pick 150 300)
+}
+
+teardown() {
+    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
+    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+
+# count_ckpts D - number of complete checkpoint files in D
+count_ckpts() {
+    find "$1" -maxdepth 1 -name 'ckpt-*.ckpt' -type f | wc -l
+}
+
+@test "CKPT_INTERVAL=0.5 takes checkpoints on schedule; the newest restores" {
+    ck_seed
+    ck_reference "$WORK" "$PROGS/probe" 300
+    ck_need_checkpoint
+    local seen="" n=0 t t0 first=""
+    mkdir -p "$WORK/run.wd"
+    t0=$(ck_now_ms)
+    CK_ENV="CKPT_INTERVAL=0.5" ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$PROGS/probe" 300
+    # watch `latest` for 2.2 s: at a 0.5 s interval that is 3 or 4 checkpoints
+    while [ $(( $(ck_now_ms) - t0 )) -lt 2200 ]; do
+        t=$(ck_latest "$WORK/run.ck")
+        if [ -n "$t" ] && [ "$t" != "${seen##* }" ]; then
+            seen="$seen $t"; n=$((n + 1))
+            [ -n "$first" ] || first=$(( $(ck_now_ms) - t0 ))
+        fi
+        sleep 0.02
+    done
+    echo "# $n checkpoints seen in 2.2 s, first after ${first:-none} ms"
+    ls -l "$WORK/run.ck"  || true
+    ck_alive "$CK_PID" || ck_fail "probe finished before 2.2 s; the reference took $(cat "$WORK/ref.ms") ms"
+    kill -9 "$CK_PID" 2>/dev/null || true; wait "$CK_PID" 2>/dev/null || true
+    [ "$n" -ge 3 ] || ck_fail "expected at least 3 checkpoints in 2.2 s with CKPT_INTERVAL=0.5, saw $n"
+    [ "$first" -le 1200 ] || ck_fail "first periodic checkpoint only after $first ms"
+    ck_need_restore
+    ck_restore "$WORK/run" "$WORK/run.ck/latest"
+    ck_compare "$WORK" run
+}
+
+@test "CKPT_KEEP=2 keeps at most two checkpoints" {
+    ck_need_checkpoint
+    mkdir -p "$WORK/run.wd"
+    CK_ENV="CKPT_INTERVAL=0.3 CKPT_KEEP=2" ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$PROGS/probe" 200
+    ck_wait_pid "$CK_PID" 60
+    ls -la "$WORK/run.ck"  || true
+    [ "$CK_RC" = 0 ] || ck_fail "probe under libckpt exited $CK_RC"
+    local n
+    n=$(count_ckpts "$WORK/run.ck")
+    [ "$n" -ge 1 ] && [ "$n" -le 2 ] || ck_fail "CKPT_KEEP=2 left $n checkpoints"
+    [ -n "$(ck_latest "$WORK/run.ck")" ] || ck_fail "latest does not name an existing checkpoint"
+}
+
+# generations WORK N - checkpoints the probe, then N-1 times: restores the
+# newest checkpoint, lets the restored process run a little, checkpoints it
+# through ckpt-restore's pid, kills it.  Finally restores the last one and
+# compares with the reference.
+generations() {
+    local n=$1 g prev ms moment
+    ck_seed
+    CK_ENV=PROBE_HEARTBEAT=1
+    ck_reference "$WORK" "$PROGS/probe" "$STEPS"
+    ck_need_restore
+    ms=$(cat "$WORK/ref.ms")
+    moment=$(( ms * (10 + RANDOM % 15) / 100 ))
+    CK_ENV=PROBE_HEARTBEAT=1 ck_checkpoint_run "$WORK" gen1 "$moment" "$PROGS/probe" "$STEPS"
+    prev=$CK_CKPT
+    for g in $(seq 2 "$n"); do
+        ck_restore_bg "$WORK/gen$g" "$WORK/gen1.ck/latest"
+        # the restored probe prints a heartbeat per step: wait for two, then
+        # a random bit more, before triggering through ckpt-restore's pid
+        ck_wait_line "$WORK/gen$g.rerr" '^probe: step' 20 \
+            || { ck_show "$WORK/gen$g.rerr"; ck_fail "generation $g: restored probe shows no progress"; return 1; }
+        ck_sleep_ms $(( 50 + RANDOM % (ms / 10) ))
+        kill -USR1 "$CK_RPID"
+        if ! CK_CKPT=$(ck_wait_latest "$WORK/gen1.ck" "$prev"); then
+            ck_show "$WORK/gen$g.rerr"
+            ck_fail "generation $g: SIGUSR1 to the restored process (pid $CK_RPID) made no new checkpoint"
+            return 1
+        fi
+        echo "# generation $g: $(grep -c '^probe: step' "$WORK/gen$g.rerr") steps after restore, checkpoint ${CK_CKPT##*/}"
+        ck_alive "$CK_RPID" || echo "# generation $g: restored process had finished already"
+        kill -9 "$CK_RPID" 2>/dev/null || true; wait "$CK_RPID" 2>/dev/null || true
+        prev=$CK_CKPT
+    done
+    ck_restore "$WORK/last" "$WORK/gen1.ck/latest"
+    ck_compare "$WORK" last || ck_fail "generation $n restore differs from the reference"
+}
+
+@test "second generation: restore, checkpoint the restored process, kill, restore" {
+    generations 2
+}
+
+@test "third generation" {
+    generations 3
+}
+
+@test "one checkpoint restored twice gives the same result twice" {
+    ck_seed
+    ck_reference "$WORK" "$PROGS/probe" "$STEPS"
+    ck_need_restore
+    ck_checkpoint_run "$WORK" run "$(ck_random_moment "$(cat "$WORK/ref.ms")")" "$PROGS/probe" "$STEPS"
+    ck_restore "$WORK/first" "$CK_CKPT"
+    ck_compare "$WORK" first || ck_fail "first restore differs"
+    ck_restore "$WORK/second" "$CK_CKPT"
+    ck_compare "$WORK" second || ck_fail "second restore of the same checkpoint differs"
+}
+
+@test "restore accepts the checkpoint directory as well as D/latest" {
+    ck_seed
+    ck_reference "$WORK" "$PROGS/probe" "$STEPS"
+    ck_need_restore
+    ck_checkpoint_run "$WORK" run "$(ck_random_moment "$(cat "$WORK/ref.ms")")" "$PROGS/probe" "$STEPS"
+    ck_restore "$WORK/dir" "$WORK/run.ck"
+    ck_compare "$WORK" dir
+}
+
+@test "SIGTERM to ckpt-restore reaches the program (handler exits 3)" {
+    ck_seed
+    CK_ENV=PROBE_HEARTBEAT=1
+    ck_reference "$WORK" "$PROGS/probe" "$STEPS"
+    ck_need_restore
+    ck_checkpoint_run "$WORK" run "$(( $(cat "$WORK/ref.ms") / 5 ))" "$PROGS/probe" "$STEPS"
+    ck_restore_bg "$WORK/term" "$CK_CKPT"
+    ck_wait_line "$WORK/term.rerr" '^probe: step' 20 || { ck_show "$WORK/term.rerr"; ck_fail "restored probe shows no progress"; }
+    kill -TERM "$CK_RPID"
+    ck_wait_pid "$CK_RPID" 20
+    cat "$WORK/term.rout"
+    [ "$CK_RC" = 3 ] || { ck_show "$WORK/term.rerr"; ck_fail "ckpt-restore exited $CK_RC after SIGTERM, the program's handler exits 3"; }
+    grep -q '^probe: terminated at step' "$WORK/term.rout"
+}
+
+@test "SIGUSR1 to ckpt-restore checkpoints the restored program; it finishes normally" {
+    ck_seed
+    CK_ENV=PROBE_HEARTBEAT=1
+    ck_reference "$WORK" "$PROGS/probe" "$STEPS"
+    ck_need_restore
+    ck_checkpoint_run "$WORK" run "$(( $(cat "$WORK/ref.ms") / 5 ))" "$PROGS/probe" "$STEPS"
+    local first=$CK_CKPT second
+    ck_restore_bg "$WORK/usr1" "$first"
+    ck_wait_line "$WORK/usr1.rerr" '^probe: step' 20 || { ck_show "$WORK/usr1.rerr"; ck_fail "restored probe shows no progress"; }
+    kill -USR1 "$CK_RPID"
+    second=$(ck_wait_latest "$WORK/run.ck" "$first") || ck_fail "no new checkpoint after SIGUSR1 to ckpt-restore"
+    ck_wait_pid "$CK_RPID" 60
+    ck_compare "$WORK" usr1 || ck_fail "restored run checkpointed again differs"
+    # and the new checkpoint restores as well
+    ck_restore "$WORK/again" "$second"
+    ck_compare "$WORK" again || ck_fail "restore of the checkpoint of the restored process differs"
+}
