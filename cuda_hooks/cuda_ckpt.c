@@ -532,19 +532,20 @@ CK_HIDDEN int ckpt_cuda_after_restore(char *why, size_t whylen)
 }
 
 /* ---- fork ---------------------------------------------------------------------------- */
+/* Also called at the start of libckpt's raw-forked image writer: only flags
+ * are touched (no lock, no allocation), and the tables stay readable so that
+ * the writer can still serialise the parent's state. */
 CK_HIDDEN void ckpt_cuda_atfork_child(void)
 {
-    if (cu_forked) return;
     cu_forked = 1;
-    cu_active = 0;
-    g_checkpointed = 0;
-    trk_reset_child();
 }
 
 /* ---- CKF_T_CUDA payload ---------------------------------------------------------------- */
 CK_HIDDEN size_t ckpt_cuda_serialize(void *buf, size_t cap)
 {
-    if (!ckpt_cuda_active()) return 0;
+    /* Not ckpt_cuda_active(): the image writer is a forked child of the
+     * process whose state it describes. */
+    if (!cu_active || cu_mode == CU_MODE_OFF) return 0;
     uint32_t hw = trk_highwater(), nrec = 0, ndev = 0;
     for (uint32_t i = 0; i < hw; i++)
         if (__atomic_load_n(&trk_slot(i)->state, __ATOMIC_ACQUIRE)) nrec++;

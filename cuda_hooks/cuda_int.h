@@ -97,7 +97,6 @@ const trk_rec *trk_slot(uint32_t i);
 const char *trk_strings(size_t *len);
 uint64_t trk_live(int kind);       /* live records of a kind */
 uint64_t trk_bytes(int kind);      /* sum of sizes of live records of a kind */
-void trk_reset_child(void);
 
 /* ---- orchestration helpers (cuda_ckpt.c) --------------------------------------- */
 uint32_t cu_gate_bits(void);

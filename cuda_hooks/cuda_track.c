@@ -233,22 +233,6 @@ CK_HIDDEN const char *trk_strings(size_t *len) { *len = __atomic_load_n(&g_str_l
 CK_HIDDEN uint64_t trk_live(int kind) { return __atomic_load_n(&g_live[kind], __ATOMIC_RELAXED); }
 CK_HIDDEN uint64_t trk_bytes(int kind) { return __atomic_load_n(&g_bytes[kind], __ATOMIC_RELAXED); }
 
-/* In a fork()ed child the parent's objects do not exist: forget them (the
- * mutex may have been held by a parent thread that does not exist here). */
-CK_HIDDEN void trk_reset_child(void)
-{
-    pthread_mutex_init(&g_lock, NULL);
-    if (g_rec) {
-        for (uint32_t i = 0; i < g_hw; i++) g_rec[i].state = 0;
-        memset(g_hash, 0, (size_t)TRK_HCAP * sizeof(uint32_t));
-    }
-    g_hw = g_free = g_tombs = 0;
-    g_str_len = 0;
-    memset(g_live, 0, sizeof g_live);
-    memset(g_bytes, 0, sizeof g_bytes);
-    cu_dev_mask = 0;
-}
-
 /* ---- helpers used by the wrappers ---------------------------------------------- */
 #define CALL(n, A) ({ ckcu_pfn_##n f_ = (ckcu_pfn_##n)cu_fn(CUI_##n); \
                       f_ ? f_ A : cu_missing(CUI_##n); })
@@ -435,6 +419,20 @@ static void primary_release(ckcu_device_t d, int reset)
      * last reference goes, or on reset. */
     if (reset || refs == 0) trk_drop_owned(key, 1);
     if (!reset && refs == 0) drop(CKCU_K_CTX, key);
+}
+
+CK_HIDDEN ckcu_result_t ckw_cuDevicePrimaryCtxRelease(ckcu_device_t d)
+{
+    ckcu_result_t r = CALL(cuDevicePrimaryCtxRelease, (d));
+    if (TRACK) primary_release(d, 0);
+    return r;
+}
+
+CK_HIDDEN ckcu_result_t ckw_cuDevicePrimaryCtxReset(ckcu_device_t d)
+{
+    ckcu_result_t r = CALL(cuDevicePrimaryCtxReset, (d));
+    if (TRACK) primary_release(d, 1);
+    return r;
 }
 
 CK_HIDDEN ckcu_result_t ckw_cuDevicePrimaryCtxRelease_v2(ckcu_device_t d)
@@ -701,6 +699,13 @@ CK_HIDDEN ckcu_result_t ckw_cuIpcGetMemHandle(ckcu_ipc_handle_t *h, ckcu_devicep
 {
     ckcu_result_t r = CALL(cuIpcGetMemHandle, (h, p));
     if (TRACK) gate(CKCU_GATE_IPC, "cuIpcGetMemHandle");
+    return r;
+}
+
+CK_HIDDEN ckcu_result_t ckw_cuIpcOpenMemHandle(ckcu_deviceptr_t *p, ckcu_ipc_handle_t h, unsigned flags)
+{
+    ckcu_result_t r = CALL(cuIpcOpenMemHandle, (p, h, flags));
+    if (TRACK) gate(CKCU_GATE_IPC, "cuIpcOpenMemHandle");
     return r;
 }
 

@@ -1,0 +1,45 @@
+# tests/fakecuda/extra.mk - the fake CUDA driver and the CUDA test programs.
+#
+#  $(O)/tests/fakecuda/libcuda.so.1     fake driver (tests/fakecuda/fakecuda.c), soname
+#                                       libcuda.so.1, -Bsymbolic like the real one;
+#                                       libcuda.so links -lcuda against it
+#  $(O)/tests/fakecuda/libotherpreload.so  a second cuMemAlloc_v2 interposer
+#  $(O)/tests/cudaprogs/<name>          tests/cudaprogs/*.c: *_hooked.c are linked
+#                                       with the cuda_hooks sources themselves (the
+#                                       executable is the interposer), the others
+#                                       with -lcuda against the fake; cuda_lcuda is
+#                                       also built with -DTEST_PTDS as cuda_lcuda_ptds
+# Nothing here needs the CUDA toolkit.
+
+FAKECUDA_DIR := $(O)/tests/fakecuda
+FAKECUDA     := $(FAKECUDA_DIR)/libcuda.so.1
+CUDAPROG_SRCS := $(wildcard tests/cudaprogs/*.c)
+CUDAPROG_BINS := $(CUDAPROG_SRCS:tests/cudaprogs/%.c=$(O)/tests/cudaprogs/%) \
+                 $(O)/tests/cudaprogs/cuda_lcuda_ptds
+CUDA_TEST_CFLAGS := -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wno-unused-parameter -I.
+
+$(FAKECUDA): tests/fakecuda/fakecuda.c cuda_hooks/cuda_decls.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -fPIC -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic \
+	    -o $@ $< -pthread
+	$(Q)ln -sf libcuda.so.1 $(FAKECUDA_DIR)/libcuda.so
+
+$(FAKECUDA_DIR)/libotherpreload.so: tests/fakecuda/other_interposer.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -fPIC -shared -o $@ $< -ldl
+
+$(O)/tests/cudaprogs/%_hooked: tests/cudaprogs/%_hooked.c tests/cudaprogs/cuprog.h $(FAKECUDA) \
+        $(wildcard cuda_hooks/*.c cuda_hooks/*.h cuda_hooks/*.def) preload/log.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -rdynamic -o $@ $< $(wildcard cuda_hooks/*.c) preload/log.c \
+	    -L$(FAKECUDA_DIR) -lcuda -ldl -pthread
+
+$(O)/tests/cudaprogs/cuda_lcuda_ptds: tests/cudaprogs/cuda_lcuda.c tests/cudaprogs/cuprog.h $(FAKECUDA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -DTEST_PTDS -o $@ $< -L$(FAKECUDA_DIR) -lcuda -pthread
+
+$(O)/tests/cudaprogs/%: tests/cudaprogs/%.c tests/cudaprogs/cuprog.h $(FAKECUDA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -o $@ $< -L$(FAKECUDA_DIR) -lcuda -ldl -pthread
+
+TEST_EXTRA += $(FAKECUDA) $(FAKECUDA_DIR)/libotherpreload.so $(CUDAPROG_BINS)
