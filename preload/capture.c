@@ -517,6 +517,9 @@ static int write_process(ckf_writer *w, uint64_t pause_ns)
     ck_sys1(SYS_umask, p.umask);
     p.personality = (uint32_t)ck_sys1(SYS_personality, 0xffffffff);
     p.reason = (uint32_t)ck.reason;
+    for (int i = 0; i < CK_MAX_THREADS; i++)
+        if (ck_slots[i].tid && ck_slots[i].parked_gen == ck.stop_gen && ck_slots[i].uc) p.nthreads++;
+    p.nthreads++;   /* the manager */
     p.seq = ck.seq;
     p.generation = ck_resume.generation;
     p.uid = (uint32_t)ck_sys0(SYS_getuid);

@@ -216,9 +216,12 @@ static void after_restore(void)
     if (ck_resume.blob_addr)
         ck_sys2(SYS_munmap, ck_resume.blob_addr, ck_resume.blob_len);
     ck_resume.blob_addr = 0;
-    for (int i = 0; i < 3; i++)
-        if (ck.itimers[i].it_value.tv_sec || ck.itimers[i].it_value.tv_usec)
-            ck_sys3(SYS_setitimer, i, &ck.itimers[i], 0);
+    for (int i = 0; i < 3; i++) {
+        struct itimerval *t = &ck.itimers[i];
+        /* A periodic timer read at its expiry reports a zero value: it is armed. */
+        if (!t->it_value.tv_sec && !t->it_value.tv_usec) t->it_value = t->it_interval;
+        if (t->it_value.tv_sec || t->it_value.tv_usec) ck_sys3(SYS_setitimer, i, t, 0);
+    }
     __atomic_store_n(&ck.checkin, 0, __ATOMIC_SEQ_CST);
     if (ckpt_cuda_active() && ckpt_cuda_after_restore(why, sizeof why) < 0)
         ck_err("restore: GPU state not restored: %s", why);
