@@ -821,6 +821,7 @@ int cmd_inspect(int argc, char **argv)
     path = ck_resolve_ckpt(argv[optind]);
     if (!path) return EX_FAIL;
     if (ck_image_open(&s.im, path) < 0) { free(path); return EX_FAIL; }
+    s.errors = s.im.errors;
 
     if (s.json) { cj_init(&s.j, s.o); cj_obj(&s.j, NULL); }
     show_format(&s);

@@ -132,7 +132,10 @@ int cmd_run(int argc, char **argv)
         if (signo < 0) return ck_usage_err("--signal: unknown signal '%s'", sig);
         if (signo == SIGKILL || signo == SIGSTOP)
             return ck_usage_err("--signal: %s cannot be caught", ck_signame(signo, sn));
-        if (set_env("CKPT_SIGNAL", ck_signame(signo, sn)) < 0) return EX_FAIL;
+        /* As a number: unambiguous for every reader (names like SIGRTMIN+3 depend
+         * on the C library's idea of SIGRTMIN). */
+        snprintf(buf, sizeof buf, "%d", signo);
+        if (set_env("CKPT_SIGNAL", buf) < 0) return EX_FAIL;
     } else {
         const char *e = getenv("CKPT_SIGNAL");
         if (e && ck_parse_signal(e) > 0) signo = ck_parse_signal(e);

@@ -65,6 +65,7 @@ static int load_table(ck_image *im, uint16_t type, size_t hdr, size_t rec, uint3
     int err = 0;
     if (i < 0) return 0;
     *buf = ck_image_read(im, (size_t)i, &len, &err);
+    *count = 0;
     if (!*buf) {
         ck_err("%s: %s chunk %ld: %s", im->path, ck_chunk_type_name(type), i,
                ckf_strerror(err));
@@ -80,6 +81,8 @@ static int load_table(ck_image *im, uint16_t type, size_t hdr, size_t rec, uint3
     strs->len = len - hdr - (size_t)n * rec;
     return 1;
 bad:
+    free(*buf);
+    *buf = NULL;
     ck_err("%s: %s chunk %ld is malformed (%zu bytes)", im->path, ck_chunk_type_name(type),
            i, len);
     return -CKF_E_BAD_LENGTH;
@@ -101,6 +104,9 @@ int ck_image_open(ck_image *im, const char *path)
     }
     im->hdr = ckf_reader_header(im->r);
 
+    /* A bad metadata chunk is reported and left out (im->errors counts it), so
+     * that inspect can still show the rest; the callers that need it fail later
+     * with their own message. */
     long pi = ckf_reader_find(im->r, CKF_T_PROCESS, 0);
     if (pi >= 0) {
         size_t len = 0;
@@ -108,33 +114,34 @@ int ck_image_open(ck_image *im, const char *path)
         im->pbuf = ck_image_read(im, (size_t)pi, &len, &err);
         if (!im->pbuf) {
             ck_err("%s: process chunk %ld: %s", path, pi, ckf_strerror(err));
-            ck_image_close(im);
-            return err;
-        }
-        if (len < sizeof(ckc_process)) {
+            im->errors++;
+        } else if (len < sizeof(ckc_process)) {
             ck_err("%s: process chunk %ld is malformed (%zu bytes)", path, pi, len);
-            ck_image_close(im);
-            return -CKF_E_BAD_LENGTH;
+            im->errors++;
+            free(im->pbuf);
+            im->pbuf = NULL;
+        } else {
+            memcpy(&im->proc, im->pbuf, sizeof im->proc);
+            im->pstr.p = (char *)im->pbuf + sizeof(ckc_process);
+            im->pstr.len = len - sizeof(ckc_process);
+            im->has_proc = 1;
         }
-        memcpy(&im->proc, im->pbuf, sizeof im->proc);
-        im->pstr.p = (char *)im->pbuf + sizeof(ckc_process);
-        im->pstr.len = len - sizeof(ckc_process);
-        im->has_proc = 1;
     }
 
     const void *recs = NULL;
     r = load_table(im, CKF_T_VMAS, sizeof(ckc_vmas), sizeof(ckc_vma),
                    offsetof(ckc_vmas, count), &im->vbuf, &im->nvmas, &recs, &im->vstr);
-    if (r < 0) { ck_image_close(im); return r; }
-    if (r > 0) {
+    if (r < 0) {
+        im->errors++;
+    } else if (r > 0) {
         im->has_vmas = 1;
         im->vmas = recs;
         memcpy(&im->page_size, (char *)im->vbuf + offsetof(ckc_vmas, page_size), 4);
     }
     r = load_table(im, CKF_T_FILEIDS, sizeof(ckc_fileids), sizeof(ckc_fileid),
                    offsetof(ckc_fileids, count), &im->fbuf, &im->nfids, &recs, &im->fstr);
-    if (r < 0) { ck_image_close(im); return r; }
-    if (r > 0) im->fids = recs;
+    if (r < 0) im->errors++;
+    else if (r > 0) im->fids = recs;
 
     size_t n = ckf_reader_count(im->r), nb = 0;
     for (size_t i = 0; i < n; i++)

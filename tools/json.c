@@ -25,21 +25,13 @@ static void put_escaped(FILE *f, const char *s, size_t n)
     for (size_t i = 0; i < n;) {
         unsigned c = p[i];
         if (c == '"' || c == '\\') { fputc('\\', f); fputc((int)c, f); i++; continue; }
+        if (c == '\n') { fputs("\\n", f); i++; continue; }
+        if (c == '\t') { fputs("\\t", f); i++; continue; }
+        if (c == '\r') { fputs("\\r", f); i++; continue; }
         if (c < 0x20 || c == 0x7f) { fprintf(f, "\\u%04x", c); i++; continue; }
         if (c < 0x80) { fputc((int)c, f); i++; continue; }
-        /* Validate one UTF-8 sequence (no overlongs, no surrogates, <= U+10FFFF). */
-        size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-        int ok = len && len <= 4 && c <= 0xf4 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++)
-            if ((p[i + k] & 0xc0) != 0x80) ok = 0;
-        if (ok && len == 3) {
-            if (c == 0xe0 && p[i + 1] < 0xa0) ok = 0;
-            if (c == 0xed && p[i + 1] >= 0xa0) ok = 0;
-        }
-        if (ok && len == 4) {
-            if (c == 0xf0 && p[i + 1] < 0x90) ok = 0;
-            if (c == 0xf4 && p[i + 1] >= 0x90) ok = 0;
-        }
+        size_t len = ck_utf8_len(p + i, n - i);
+        int ok = len > 0;
         if (ok) { fwrite(p + i, 1, len, f); i += len; }
         else { fputs("\\ufffd", f); i++; }
     }

@@ -59,7 +59,8 @@ const char *ck_human(uint64_t bytes, char buf[32]);      /* "1.5 MiB" */
 const char *ck_time_iso(uint64_t ns, char buf[40]);      /* 2026-01-02T03:04:05.123Z (UTC) */
 const char *ck_hex(const uint8_t *p, size_t n, char *buf); /* buf: 2n+1 */
 int  ck_is_zero_id(const uint8_t id[16]);
-void ck_put_safe(FILE *f, const char *s, size_t n);     /* text output: escapes controls */
+void ck_put_safe(FILE *f, const char *s, size_t n);     /* text: escapes controls, bad UTF-8 */
+size_t ck_utf8_len(const unsigned char *p, size_t n);   /* valid sequence at p: 1-4, or 0 */
 const char *ck_chunk_type_name(uint16_t type);           /* "memblk" / "0x1234" (static) */
 const char *ck_codec_name(uint8_t codec);
 /* Resolves FILE|DIR: a directory means its `latest`.  Returns a malloc'd path or NULL
@@ -125,9 +126,12 @@ typedef struct ck_image {
     size_t nblocks;
     const ckf_index_entry **blocks;
     size_t *block_idx;        /* chunk index of blocks[i] */
+    int errors;               /* metadata chunks that could not be decoded */
 } ck_image;
 
-/* Opens and decodes; on failure prints one error line and returns -CKF_E_*. */
+/* Opens and decodes; on failure prints one error line and returns -CKF_E_*.  A
+ * process, memory-map or file-identity chunk that cannot be decoded is reported
+ * (one line), counted in im->errors and left out: has_proc / has_vmas stay 0. */
 int  ck_image_open(ck_image *im, const char *path);
 void ck_image_close(ck_image *im);
 /* The string ref as (pointer, length) or ("?", 1) if out of bounds. */

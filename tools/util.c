@@ -134,12 +134,34 @@ int ck_is_zero_id(const uint8_t id[16])
     return 1;
 }
 
+size_t ck_utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    /* No overlongs, no surrogates, nothing above U+10FFFF. */
+    size_t len = c >= 0xf5 ? 0 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (!len || len > n) return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((p[k] & 0xc0) != 0x80) return 0;
+    if (len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0))) return 0;
+    if (len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))) return 0;
+    return len;
+}
+
 void ck_put_safe(FILE *f, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) fprintf(f, "\\x%02x", c);
-        else fputc(c, f);
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t l = ck_utf8_len(p + i, n - i);
+        /* C0/C1 controls and broken UTF-8 could drive the terminal: escape them. */
+        if (l == 0 || (l == 1 && (p[i] < 0x20 || p[i] == 0x7f)) ||
+            (l == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
+            fprintf(f, "\\x%02x", p[i]);
+            i++;
+            continue;
+        }
+        fwrite(p + i, 1, l, f);
+        i += l;
     }
 }
 

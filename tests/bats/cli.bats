@@ -278,3 +278,31 @@ u = np.load('$WORK/u.npy'); assert u.shape == (8,) and u.dtype == np.uint8
 assert list(u) == [(i * 7) & 255 for i in range(16, 24)], list(u)
 "
 }
+
+# ---- hostile payloads -------------------------------------------------------------------------
+
+@test "malformed payloads (valid checksums) are reported, never trusted" {
+    run "$CKPT" verify "$FX/malformed.ckpt"
+    [ "$status" -eq 0 ]                 # every checksum holds...
+    "$CKPT" inspect "$FX/malformed.ckpt" >"$WORK/out" 2>"$WORK/err" && false
+    [ "$(wc -l < "$WORK/err")" -eq 7 ]  # ...but seven payloads are wrong
+    grep -q "vmas chunk 1 is malformed" "$WORK/err"
+    grep -q "thread chunk 2 is malformed (frame count)" "$WORK/err"
+    grep -q "region chunk 7 is malformed (name length)" "$WORK/err"
+    "$CKPT" inspect --json "$FX/malformed.ckpt" 2>/dev/null | "$(cli_python)" -m json.tool >/dev/null
+    run "$CKPT" diff "$FX/malformed.ckpt" "$FX/a.ckpt"
+    [ "$status" -eq 1 ]
+    run "$CKPT" extract "$FX/malformed.ckpt" --region 0x1000 -o "$WORK/o"
+    [ "$status" -eq 1 ]
+    run "$CKPT" extract "$FX/malformed.ckpt" --region 0x1000 --length 64 -o "$WORK/o"
+    [ "$status" -eq 0 ]
+    [ "$(stat -c %s "$WORK/o")" -eq 64 ]
+}
+
+@test "strings with controls, quotes and broken UTF-8 are escaped (text and JSON)" {
+    golden inspect-weird.txt inspect weird.ckpt
+    golden inspect-weird.json inspect --json weird.ckpt
+    "$CKPT" inspect --json "$FX/weird.ckpt" | "$(cli_python)" -m json.tool >/dev/null
+    # no raw escape character reaches the terminal
+    ! "$CKPT" inspect "$FX/weird.ckpt" | grep -q $'\x1b'
+}

@@ -18,6 +18,10 @@
  *                          recomputed (only the content hash catches it)
  *   truncated.ckpt         a.ckpt cut in half
  *   badmagic.ckpt          a.ckpt with a wrong magic number
+ *   malformed.ckpt         a valid container whose chunk payloads are not: short
+ *                          structs, counts and string references out of bounds
+ *   weird.ckpt             well-formed, with strings holding control characters,
+ *                          quotes and bytes that are not UTF-8 (JSON escaping)
  *
  * Everything is fixed (ids, times, data from a seeded generator) so the bytes,
  * and the expected tool outputs in tests/cli/expected/, are stable.
@@ -486,6 +490,95 @@ static void corrupt_variants(void)
     free(c);
 }
 
+static ckf_writer *open_simple(const char *name, int *fdp)
+{
+    char path[4096];
+    ckf_writer *w = NULL;
+    static ckf_sink sink;
+    ckf_writer_opts o;
+    snprintf(path, sizeof path, "%s/%s", outdir, name);
+    *fdp = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (*fdp < 0) die(path, errno);
+    ckf_sink_fd(&sink, *fdp);
+    memset(&o, 0, sizeof o);
+    o.sink = &sink;
+    o.block_size = BS;
+    memset(o.id, 0x5a, 16);
+    o.created_ns = T0;
+    int r = ckf_writer_open(&w, &o);
+    if (r < 0) die("writer_open", r);
+    return w;
+}
+
+static void close_simple(ckf_writer *w, int f)
+{
+    int r = ckf_writer_close(w);
+    if (r < 0) die("writer_close", r);
+    ckf_writer_free(w);
+    close(f);
+}
+
+static void write_malformed(void)
+{
+    int f;
+    ckf_writer *w = open_simple("malformed.ckpt", &f);
+    char junk[64];
+    memset(junk, 0x41, sizeof junk);
+    add(w, CKF_T_PROCESS, 0, junk, 10);                        /* short */
+    ckc_vmas vh = { 1000, 4096, 0 };                           /* 1000 claimed, 1 present */
+    ckc_vma v;
+    memset(&v, 0, sizeof v);
+    v.start = 0x1000; v.end = 0x2000; v.path = (ckc_strref){ 0, 500 };
+    char vb[sizeof vh + sizeof v];
+    memcpy(vb, &vh, sizeof vh); memcpy(vb + sizeof vh, &v, sizeof v);
+    add(w, CKF_T_VMAS, 0, vb, sizeof vb);
+    ckc_thread t;
+    memset(&t, 0, sizeof t);
+    t.tid = 1; t.nframes = 100;                                /* no frames follow */
+    add(w, CKF_T_THREAD, 1, &t, sizeof t);
+    ckc_files fh = { 1, 0 };
+    ckc_fd fd0;
+    memset(&fd0, 0, sizeof fd0);
+    fd0.kind = 99; fd0.path = (ckc_strref){ 0xfffffff0u, 0x20 };  /* wraps */
+    char fb[sizeof fh + sizeof fd0];
+    memcpy(fb, &fh, sizeof fh); memcpy(fb + sizeof fh, &fd0, sizeof fd0);
+    add(w, CKF_T_FILES, 0, fb, sizeof fb);
+    add(w, CKF_T_SIGNALS, 0, junk, 16);                        /* short */
+    add(w, CKF_T_TIMERS, 0, junk, 8);
+    add(w, CKF_T_RLIMITS, 0, junk, 8);
+    ckc_region rg = { 8, 0, 1000 };                            /* name runs past the end */
+    add(w, CKF_T_REGION, 0x1000, &rg, sizeof rg);
+    add(w, CKF_T_NOTE, 0, "no-equals-sign\n=\n\n", 19);
+    add(w, 0x0123, 7, junk, 5);                                /* unknown, not critical */
+    addmem(w, 0x1000, junk, sizeof junk);
+    close_simple(w, f);
+}
+
+static void write_weird(void)
+{
+    int f;
+    ckf_writer *w = open_simple("weird.ckpt", &f);
+    ckc_process p;
+    strs s = { .len = 0 };
+    memset(&p, 0, sizeof p);
+    p.version = CKC_PROCESS_VERSION;
+    p.pid = 7;
+    p.realtime_ns = T0;
+    memcpy(p.comm, "a\"b\\c\td", 8);
+    memcpy(p.hostname, "h\x01\xff", 3);
+    p.exe = sz(&s, "/bin/we\"ird\n\x7f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc3\x28\xed\xa0\x80");
+    p.cwd = sz(&s, "/tmp/\\back\\slash");
+    p.argv = sadd(&s, "x\0\x1b[31mred\0", 11);
+    p.ckpt_version = sz(&s, "");
+    size_t n;
+    void *b = payload(&n, &p, sizeof p, NULL, 0, &s);
+    add(w, CKF_T_PROCESS, 0, b, n);
+    free(b);
+    static const char note[] = "k\x02=v\"\n\xff\xfe=\xc0\xaf\n";
+    add(w, CKF_T_NOTE, 0, note, sizeof note - 1);
+    close_simple(w, f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -498,5 +591,7 @@ int main(int argc, char **argv)
     write_ckpt("a.ckpt", &a);
     write_ckpt("b.ckpt", &b);
     corrupt_variants();
+    write_malformed();
+    write_weird();
     return 0;
 }
