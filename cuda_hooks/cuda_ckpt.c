@@ -376,7 +376,12 @@ CK_HIDDEN int ckpt_cuda_before_checkpoint(unsigned timeout_ms, char *why, size_t
         return -ENOTSUP;
     }
     int pid = my_pid(), st;
-    if ((rc = get_state(pid, &st)) || st != CKCU_PROCESS_RUNNING) {
+    if ((rc = get_state(pid, &st)) == -CKCU_ERROR_NOT_SUPPORTED) {
+        WHY("checkpoint refused: the CUDA driver (version %d) does not support checkpointing here (cuCheckpointProcessGetState: CUDA_ERROR_NOT_SUPPORTED)",
+            cu_driver_version);
+        return -ENOTSUP;
+    }
+    if (rc || st != CKCU_PROCESS_RUNNING) {
         WHY("checkpoint refused: the CUDA process state is %s (error %d), not RUNNING",
             state_name(st), -rc);
         return -EBUSY;

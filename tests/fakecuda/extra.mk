@@ -4,7 +4,8 @@
 #                                       libcuda.so.1, -Bsymbolic like the real one;
 #                                       libcuda.so links -lcuda against it
 #  $(O)/tests/fakecuda/libotherpreload.so  a second cuMemAlloc_v2 interposer
-#  $(O)/tests/cudaprogs/<name>          tests/cudaprogs/*.c: *_hooked.c are linked
+#  $(O)/tests/cudaprogs/<name>          tests/cudaprogs/*.c: *_dl.c use dlopen only (no
+#                                       -lcuda); *_hooked.c are linked
 #                                       with the cuda_hooks sources themselves (the
 #                                       executable is the interposer), the others
 #                                       with -lcuda against the fake; cuda_lcuda is
@@ -33,6 +34,10 @@ $(O)/tests/cudaprogs/%_hooked: tests/cudaprogs/%_hooked.c tests/cudaprogs/cuprog
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -rdynamic -o $@ $< $(wildcard cuda_hooks/*.c) preload/log.c \
 	    -L$(FAKECUDA_DIR) -lcuda -ldl -pthread
+
+$(O)/tests/cudaprogs/%_dl: tests/cudaprogs/%_dl.c tests/cudaprogs/cuprog.h $(FAKECUDA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -o $@ $< -ldl -pthread
 
 $(O)/tests/cudaprogs/cuda_lcuda_ptds: tests/cudaprogs/cuda_lcuda.c tests/cudaprogs/cuprog.h $(FAKECUDA)
 	@mkdir -p $(dir $@)

@@ -31,7 +31,7 @@
  * slow_fill, scale); PTX text is scanned for .entry and .global declarations.
  * Knobs: FAKECUDA_MEM (bytes, default 256 MiB), FAKECUDA_VA_BASE, FAKECUDA_DEVICES,
  * FAKECUDA_DRIVER_VERSION (default 13000), FAKECUDA_NO_CKPT_API=1, FAKECUDA_MIG=1,
- * FAKECUDA_VMM_HINT=refuse.  Extra exports for tests: fakecuda_calls(name),
+ * FAKECUDA_VMM_HINT=refuse, FAKECUDA_HOLD_US (cuMemGetInfo_v2 stays in the driver).  Extra exports for tests: fakecuda_calls(name),
  * fakecuda_simulate_reset().
  *
  * Built with -Wl,-Bsymbolic so that its internal calls (and the lookup table)
@@ -48,7 +48,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +62,7 @@ static size_t g_va_size = 64ull << 30;
 static int g_ndev = 1, g_drv_ver = 13000, g_async = 1, g_no_ckpt_api, g_mig, g_hint_refuse;
 static long g_slow_us = 200000;
 static int g_check_fds = 1, g_restore_fail;
+static long g_hold_us;                /* the first cuMemGetInfo_v2 stays in the driver this long */
 
 static void config(void)
 {
@@ -78,6 +78,7 @@ static void config(void)
     if ((s = getenv("FAKECUDA_VMM_HINT"))) g_hint_refuse = !strcmp(s, "refuse");
     if ((s = getenv("FAKECUDA_CHECK_FDS"))) g_check_fds = atoi(s);
     if ((s = getenv("FAKECUDA_RESTORE_FAIL"))) g_restore_fail = atoi(s);
+    if ((s = getenv("FAKECUDA_HOLD_US"))) g_hold_us = atol(s);
     g_mem_size = (g_mem_size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
     if (g_va_size < 2 * g_mem_size) g_va_size = 2 * g_mem_size;
 }
@@ -917,6 +918,11 @@ API CUresult cuMemGetInfo_v2(size_t *fr, size_t *tot)
 {
     ENTER("cuMemGetInfo_v2");
     NEED_CTX();
+    long hold = __atomic_exchange_n(&g_hold_us, 0, __ATOMIC_RELAXED);
+    if (hold > 0) {               /* once: a call in flight that cuCheckpointProcessLock must wait for */
+        struct timespec ts = { hold / 1000000, (hold % 1000000) * 1000 };
+        nanosleep(&ts, NULL);
+    }
     pthread_mutex_lock(&g_mu);
     if (fr) *fr = g_mem_size - used_bytes();
     if (tot) *tot = g_mem_size;
@@ -1763,6 +1769,17 @@ API CUresult cuCheckpointProcessLock(int pid, ckcu_ckpt_lock_args_t *a)
     return 0;
 }
 
+/* The process name (the main thread's), which the real driver matches on restore. */
+static void proc_comm(char out[16])
+{
+    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, out, 15) : 0;
+    if (fd >= 0) close(fd);
+    out[n > 0 ? n : 0] = 0;
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = 0;
+}
+
 API CUresult cuCheckpointProcessCheckpoint(int pid, ckcu_ckpt_checkpoint_args_t *a)
 {
     CKPT_ENTER("cuCheckpointProcessCheckpoint");
@@ -1788,7 +1805,7 @@ API CUresult cuCheckpointProcessCheckpoint(int pid, ckcu_ckpt_checkpoint_args_t 
         return CKCU_ERROR_OUT_OF_MEMORY;
     }
     mem_teardown();               /* the "GPU" is released: no device mapping remains */
-    prctl(PR_GET_NAME, g_comm);
+    proc_comm(g_comm);
     g_state = CKCU_PROCESS_CHECKPOINTED;
     pthread_mutex_unlock(&g_mu);
     return 0;
@@ -1814,7 +1831,7 @@ API CUresult cuCheckpointProcessRestore(int pid, ckcu_ckpt_restore_args_t *a)
     if (g_poisoned) return CKCU_ERROR_OPERATING_SYSTEM;
     if (g_restore_fail) { g_poisoned = 1; return CKCU_ERROR_OUT_OF_MEMORY; }
     char comm[16] = "";
-    prctl(PR_GET_NAME, comm);
+    proc_comm(comm);
     if (strcmp(comm, g_comm)) return CKCU_ERROR_NOT_PERMITTED;  /* matched by process name */
     if (g_check_fds && !evfd_alive()) return CKCU_ERROR_OPERATING_SYSTEM;
     pthread_mutex_lock(&g_mu);
