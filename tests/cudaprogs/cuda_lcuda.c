@@ -6,11 +6,14 @@
  *   cuda_lcuda ctx4        same, with cuCtxCreate_v4 instead of the primary context
  *   cuda_lcuda free        frees the pitched and async buffers before exiting
  *   cuda_lcuda managed     also allocates managed memory (the gate must refuse)
+ *   cuda_lcuda deref      dereferences a device pointer on the host (must fault)
+ *   cuda_lcuda reset      simulated driver reset: old handles must be refused
  *   cuda_lcuda loop N MS   N iterations of kernels MS ms apart (checkpoint tests);
  *                          checks buffers and the module global at the end
  * Prints "RESULT ok ..." on success, exits 1 on any mismatch.
  */
 #include "tests/cudaprogs/cuprog.h"
+#include <dlfcn.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +83,22 @@ int main(int argc, char **argv)
     CK(cuMemcpyDtoH_v2(hc, va, sizeof hc));
     if (memcmp(hc, ha, sizeof ha)) { fprintf(stderr, "VMM copy mismatch\n"); return 1; }
 
+    if (!strcmp(mode, "deref")) {
+        printf("reading device memory from the host\n");
+        fflush(stdout);
+        volatile int *p = (volatile int *)(uintptr_t)a;
+        printf("read %d: device memory is host-accessible\n", *p);
+        return 0;
+    }
+    if (!strcmp(mode, "reset")) {
+        void (*reset)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "fakecuda_simulate_reset");
+        if (!reset) { fprintf(stderr, "not the fake driver\n"); return 1; }
+        reset();
+        ckcu_function_t f2;
+        printf("after reset: getfunction=%d free=%d ctxcurrent_alloc=%d\n",
+               cuModuleGetFunction(&f2, mod, "vadd"), cuMemFree_v2(a), cuMemAlloc_v2(&pitched, 64));
+        return 0;
+    }
     if (!strcmp(mode, "managed")) {
         ckcu_deviceptr_t m;
         CK(cuMemAllocManaged(&m, 4096, CKCU_MEM_ATTACH_GLOBAL));
