@@ -73,9 +73,20 @@ static const char *err_name(ckcu_result_t r)
 
 static int my_pid(void) { return (int)syscall(SYS_getpid); }
 
+static int g_forked_pid;            /* pid that ckpt_cuda_atfork_child() marked */
+
 CK_HIDDEN int ckpt_cuda_active(void)
 {
-    return cu_active && !cu_forked && cu_mode != CU_MODE_OFF;
+    if (!cu_active || cu_mode == CU_MODE_OFF) return 0;
+    if (cu_forked) {
+        /* libckpt's image writer marks itself forked before it dumps its own
+         * memory, so a restored image carries the mark: it only counts in
+         * the process that set it. */
+        if (g_forked_pid == my_pid()) return 0;
+        cu_forked = 0;
+        g_forked_pid = 0;
+    }
+    return 1;
 }
 
 /* ---- feature gate ------------------------------------------------------------------ */
@@ -518,7 +529,7 @@ static int restore_and_unlock(int new_process, char *why, size_t whylen)
 
 CK_HIDDEN int ckpt_cuda_after_checkpoint(char *why, size_t whylen)
 {
-    if (!g_checkpointed || cu_forked) return 0;
+    if (!g_checkpointed || !ckpt_cuda_active()) return 0;
     int rc = restore_and_unlock(0, why, whylen);
     if (!rc) ck_info("cuda: device state back on the GPU, program continues");
     return rc;
@@ -526,7 +537,7 @@ CK_HIDDEN int ckpt_cuda_after_checkpoint(char *why, size_t whylen)
 
 CK_HIDDEN int ckpt_cuda_after_restore(char *why, size_t whylen)
 {
-    if (!g_checkpointed || cu_forked) return 0;
+    if (!g_checkpointed || !ckpt_cuda_active()) return 0;
     if (!have_ckpt_api()) {
         WHY("CUDA restore impossible: the driver has no cuCheckpointProcess* API");
         return -ENOTSUP;
@@ -542,6 +553,7 @@ CK_HIDDEN int ckpt_cuda_after_restore(char *why, size_t whylen)
  * the writer can still serialise the parent's state. */
 CK_HIDDEN void ckpt_cuda_atfork_child(void)
 {
+    g_forked_pid = my_pid();
     cu_forked = 1;
 }
 
@@ -624,6 +636,7 @@ static void out_line(int fd, const char *fmt, ...)
 CK_HIDDEN void ckpt_cuda_debug_dump(int fd)
 {
     int pid = my_pid();
+    ckpt_cuda_active();            /* clears a stale fork mark carried by a restored image */
     if (cu_forked) {
         out_line(fd, "ckpt-cuda[%d]: inert (forked child)", pid);
         return;

@@ -115,6 +115,7 @@ int main(int argc, char **argv)
         ckcu_deviceptr_t ib;
         CK(cuMemAlloc_v2(&ib, sizeof hbuf));
         CK(cuMemcpyHtoD_v2(ib, hbuf, sizeof hbuf));
+        printf("buffer ib=0x%llx\n", (unsigned long long)ib);
         void *iargs[] = { &ib, &n };
         for (int it = 1; it <= iters; it++) {
             CK(cuLaunchKernel(fincr, N / 256, 1, 1, 256, 1, 1, 0, st, iargs, NULL));
@@ -138,7 +139,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "CUDA process state %d, not RUNNING\n", state);
             return 1;
         }
-        printf("RESULT ok counter=%u\n", cval);
+        printf("RESULT ok counter=%u ib=0x%llx\n", cval, (unsigned long long)ib);
         return 0;
     }
     printf("RESULT ok mode=%s a=0x%llx\n", mode, (unsigned long long)a);

@@ -5,7 +5,8 @@
 #                                       libcuda.so links -lcuda against it
 #  $(O)/tests/fakecuda/libotherpreload.so  a second cuMemAlloc_v2 interposer
 #  $(O)/tests/cudaprogs/<name>          tests/cudaprogs/*.c: *_dl.c use dlopen only (no
-#                                       -lcuda); *_hooked.c are linked
+#                                       -lcuda); *_ckf.c read checkpoint files
+#                                       (libckf.a); *_hooked.c are linked
 #                                       with the cuda_hooks sources themselves (the
 #                                       executable is the interposer), the others
 #                                       with -lcuda against the fake; cuda_lcuda is
@@ -38,6 +39,10 @@ $(O)/tests/cudaprogs/%_hooked: tests/cudaprogs/%_hooked.c tests/cudaprogs/cuprog
 $(O)/tests/cudaprogs/%_dl: tests/cudaprogs/%_dl.c tests/cudaprogs/cuprog.h $(FAKECUDA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -o $@ $< -ldl -pthread
+
+$(O)/tests/cudaprogs/%_ckf: tests/cudaprogs/%_ckf.c cuda_hooks/cuda_state.h $(FORMATA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -o $@ $< $(FORMATA) $(LIBS_FORMAT)
 
 $(O)/tests/cudaprogs/cuda_lcuda_ptds: tests/cudaprogs/cuda_lcuda.c tests/cudaprogs/cuprog.h $(FAKECUDA)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,88 @@
+#!/usr/bin/env bats
+# cuda_restore.bats - checkpoint, kill -9 and restore of a CUDA program with the
+# fake driver (tests/fakecuda/): libckpt takes the device state out with
+# cuCheckpointProcessLock + Checkpoint before the CPU capture and puts it back
+# (Restore + Unlock) in the running program and in the restored process.
+# Needs a working checkpoint/restore: skipped with the probe's reason otherwise.
+
+load ../lib/ckpt
+
+setup_file() {
+    load ../lib/ckpt
+    ck_probe
+}
+
+setup() {
+    CP=$CKPT_BUILD/tests/cudaprogs
+    export LD_LIBRARY_PATH=$CKPT_BUILD/tests/fakecuda
+    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-cuda-e2e.XXXXXX")
+    mkdir -p "$WORK/run.wd"
+}
+
+teardown() {
+    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
+    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+
+need_restore() {
+    [ "${CK_CAN_RESTORE:-0}" = 1 ] || skip "ckpt-restore not functional yet (${CK_PROBE_WHY:-probe failed})"
+}
+
+# checkpoint_cuda_loop ITERS MS AT - starts cuda_lcuda loop under libckpt,
+# checkpoints it after iteration AT, kills it; sets CKF to the checkpoint.
+checkpoint_cuda_loop() {
+    CK_ENV="CKPT_LOG=info" ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$CP/cuda_lcuda" loop "$1" "$2"
+    ck_wait_line "$WORK/run.out" "^iteration $3\$" 20 || { ck_show "$WORK/run.err"; ck_fail "no iteration $3"; }
+    kill -USR1 "$CK_PID"
+    CKF=$(ck_wait_latest "$WORK/run.ck" "" 20) || { ck_show "$WORK/run.err"; ck_fail "no checkpoint written"; }
+    kill -9 "$CK_PID" 2>/dev/null || true
+    wait "$CK_PID" 2>/dev/null || true
+    cat "$WORK/run.err"
+    grep -q "cuda: device state moved to host memory" "$WORK/run.err"
+    grep -q "cuda: device state back on the GPU, program continues" "$WORK/run.err"
+}
+
+@test "CUDA program: checkpoint, kill -9, restore; buffers, module global, handles and device addresses survive" {
+    need_restore
+    checkpoint_cuda_loop 25 80 5
+    local addr
+    addr=$(sed -n 's/^buffer ib=//p' "$WORK/run.out")
+    [ -n "$addr" ]
+    ck_restore "$WORK/r" "$CKF" 30
+    cat "$WORK/r.rerr"; tail -3 "$WORK/r.rout"
+    [ "$CK_RC" = 0 ] || ck_fail "restored run exited $CK_RC"
+    grep -q "cuda: device state restored in the new process" "$WORK/r.rerr"
+    grep -qx "RESULT ok counter=25 ib=$addr" "$WORK/r.rout"
+}
+
+@test "the checkpoint holds a CKF_T_CUDA chunk that passes the layout check" {
+    need_restore
+    checkpoint_cuda_loop 25 80 3
+    run "$CKPT_BUILD/bin/ckpt" inspect "$CKF"
+    [[ "$output" == *"cuda 1"* ]]
+    run "$CP/cuda_img_ckf" "$CKF"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"cuda v1.0 devices=1 records="*" flags=0x1 gate=0x0 driver=13000 "* ]]
+    [[ "$output" == *'device 0 "Fake CUDA Device 0" total=268435456 cc=9.0'* ]]
+    [[ "$output" == *"function 0x"*" name=incr"* ]]
+    [[ "$output" == *"global 0x"*" name=counter"* ]]
+    [[ "$output" == *"kinds ctx=1 alloc=6 managed=0 host=1 host_reg=0 va_reserve=1 vmm_handle=1 vmm_map=1 pool=0 module=1 library=0 function=2 kernel=0 global=1 stream=1 event=1"* ]]
+}
+
+@test "a restored CUDA process can be checkpointed and restored again" {
+    need_restore
+    checkpoint_cuda_loop 40 80 4
+    local first=$CKF
+    ck_restore_bg "$WORK/r1" "$first"
+    ck_wait_line "$WORK/r1.rout" "^iteration 12\$" 20 || { ck_show "$WORK/r1.rerr"; ck_fail "restored run stalled"; }
+    kill -USR1 "$CK_RPID"
+    CKF=$(ck_wait_latest "$WORK/run.ck" "$first" 20) || { ck_show "$WORK/r1.rerr"; ck_fail "no second checkpoint"; }
+    kill -9 "$CK_RPID" 2>/dev/null || true
+    wait "$CK_RPID" 2>/dev/null || true
+    ck_restore "$WORK/r2" "$CKF" 30
+    cat "$WORK/r2.rerr"; tail -2 "$WORK/r2.rout"
+    [ "$CK_RC" = 0 ] || ck_fail "second restore exited $CK_RC"
+    grep -q "^RESULT ok counter=40 " "$WORK/r2.rout"
+}
