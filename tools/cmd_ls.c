@@ -129,7 +129,7 @@ int cmd_ls(int argc, char **argv)
     r = ckdir_walk(dfd, collect, &l);
     if (r < 0) { ck_err("%s: %s", dir, strerror(-r)); close(dfd); free(l.v); return EX_FAIL; }
     has_latest = ckdir_read_latest(dfd, latest, sizeof latest, NULL, NULL) == 0;
-    qsort(l.v, l.n, sizeof *l.v, cmp_ent);
+    if (l.n) qsort(l.v, l.n, sizeof *l.v, cmp_ent);
     for (size_t i = 0; i < l.n; i++) probe(dfd, &l.v[i], full);
     close(dfd);
 

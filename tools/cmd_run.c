@@ -167,32 +167,42 @@ int cmd_run(int argc, char **argv)
     int dfd = ckdir_prepare(abs);
     if (dfd < 0) {
         ck_err("checkpoint directory %s: %s", abs, strerror(-dfd));
+        free(abs);
         return EX_FAIL;
     }
     close(dfd);
-    if (set_env("CKPT_DIR", abs) < 0) return EX_FAIL;
+    if (set_env("CKPT_DIR", abs) < 0) { free(abs); return EX_FAIL; }
 
     char *lib = find_lib();
     if (!lib || access(lib, R_OK) < 0) {
         ck_err("cannot find libckpt.so (looked at %s); set CKPT_LIB", lib ? lib : "?");
+        free(lib);
+        free(abs);
         return EX_FAIL;
     }
     const char *old = getenv("LD_PRELOAD");
     if (old && *old) {
         size_t n = strlen(lib) + strlen(old) + 2;
         char *np = malloc(n);
-        if (!np) return EX_FAIL;
-        snprintf(np, n, "%s:%s", lib, old);
-        if (strstr(old, lib)) snprintf(np, n, "%s", old);   /* already there */
-        if (set_env("LD_PRELOAD", np) < 0) return EX_FAIL;
+        int r = -1;
+        if (np) {
+            snprintf(np, n, "%s:%s", lib, old);
+            if (strstr(old, lib)) snprintf(np, n, "%s", old);   /* already there */
+            r = set_env("LD_PRELOAD", np);
+        }
         free(np);
+        if (r < 0) { free(lib); free(abs); return EX_FAIL; }
     } else if (set_env("LD_PRELOAD", lib) < 0) {
+        free(lib);
+        free(abs);
         return EX_FAIL;
     }
+    free(lib);
 
     fprintf(stderr, "ckpt: checkpoints of %s go to %s (trigger: kill -%s %d)\n", prog[0], abs,
             ck_signame(signo, sn) + 3, (int)getpid());
     fflush(stderr);
+    free(abs);
     execvp(prog[0], prog);
     int e = errno;
     ck_err("cannot run %s: %s", prog[0], strerror(e));
