@@ -9,6 +9,7 @@
  * stderr and skipped; the rest is still shown and the exit status is 1.
  */
 #include "tools/tool.h"
+#include "cuda_hooks/cuda_state.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -647,14 +648,118 @@ static void show_rlimits(insp *s)
 }
 
 /* ---- CUDA ---------------------------------------------------------------------------
- * The CKF_T_CUDA payload belongs to cuda_hooks/ (ckpt_cuda_serialize).  Until its
- * layout is documented the tool prints the size only; decode_cuda() is the place to
- * add a decoder (it gets the raw payload and prints into the text or JSON output). */
-static void decode_cuda(insp *s, const void *buf, size_t len)
+ * The CKF_T_CUDA payload is defined by cuda_hooks/cuda_state.h (written by
+ * ckpt_cuda_serialize).  decode_cuda() honours the sizes stored in its header so
+ * that later minor versions (longer structs) still decode; anything it does not
+ * recognise is reported as "not decoded" with its size. */
+
+static void flag_list(insp *s, const char *key, uint32_t f, const char *const *names, int n,
+                      char *text, size_t cap)
 {
-    (void)buf;
-    if (s->json) cj_bool(&s->j, "decoded", 0);
-    else fprintf(s->o, "  state: %zu bytes (layout not decoded by this version)\n", len);
+    text[0] = '\0';
+    if (s->json) cj_arr(&s->j, key);
+    for (int b = 0; b < n; b++) {
+        if (!(f & (1u << b))) continue;
+        if (s->json) cj_str(&s->j, NULL, names[b]);
+        else {
+            if (text[0]) strncat(text, "|", cap - strlen(text) - 1);
+            strncat(text, names[b], cap - strlen(text) - 1);
+        }
+    }
+    if (s->json) cj_arr_end(&s->j);
+    else if (!text[0]) snprintf(text, cap, "none");
+}
+
+static void decode_cuda(insp *s, const char *buf, size_t len)
+{
+    static const char *const ifl[] = { "driver-checkpoint", "data", "track-only" };
+    static const char *const gfl[] = { "managed", "ipc", "multi-gpu", "mps", "mig" };
+    ckcu_img_header h;
+    char t1[128], t2[128], hb[32], hc[32];
+    uint64_t cnt[CKCU_K_LAST] = { 0 }, bytes[CKCU_K_LAST] = { 0 };
+
+    if (ckcu_img_check(buf, len) < 0) {
+        if (s->json) cj_bool(&s->j, "decoded", 0);
+        else fprintf(s->o, "  state: %zu bytes (layout not recognised)\n", len);
+        return;
+    }
+    memcpy(&h, buf, sizeof h);
+    const char *strs = buf + h.strings_off;
+    if (s->json) {
+        char v[16];
+        snprintf(v, sizeof v, "%u.%u", h.version_major, h.version_minor);
+        cj_bool(&s->j, "decoded", 1);
+        cj_str(&s->j, "version", v);
+        cj_i64(&s->j, "driver_version", h.driver_version);
+        cj_u64(&s->j, "pid", h.pid);
+        flag_list(s, "flags", h.flags, ifl, 3, t1, sizeof t1);
+        flag_list(s, "gate", h.gate_flags, gfl, 5, t2, sizeof t2);
+        cj_u64(&s->j, "device_memory_bytes", h.device_bytes);
+        cj_u64(&s->j, "host_memory_bytes", h.host_bytes);
+        cj_arr(&s->j, "devices");
+    } else {
+        flag_list(s, NULL, h.flags, ifl, 3, t1, sizeof t1);
+        flag_list(s, NULL, h.gate_flags, gfl, 5, t2, sizeof t2);
+        fprintf(s->o, "  state: %zu bytes, layout %u.%u, driver %d, pid %u, flags %s\n", len,
+                h.version_major, h.version_minor, h.driver_version, h.pid, t1);
+        fprintf(s->o, "  memory: %s on devices, %s pinned on the host; refusal reasons: %s\n",
+                ck_human(h.device_bytes, hb), ck_human(h.host_bytes, hc), t2);
+    }
+    for (uint32_t i = 0; i < h.ndevices; i++) {
+        ckcu_img_device d;
+        char name[49], uuid[33];
+        memcpy(&d, buf + h.header_size + (size_t)i * h.device_size, sizeof d);
+        memcpy(name, d.name, 48);
+        name[48] = '\0';
+        ck_hex(d.uuid, 16, uuid);
+        if (s->json) {
+            cj_obj(&s->j, NULL);
+            cj_i64(&s->j, "ordinal", d.ordinal);
+            cj_strn(&s->j, "name", name, strnlen(name, 48));
+            cj_str(&s->j, "uuid", uuid);
+            cj_i64(&s->j, "cc_major", d.cc_major);
+            cj_i64(&s->j, "cc_minor", d.cc_minor);
+            cj_u64(&s->j, "total_mem", d.total_mem);
+            cj_u64(&s->j, "free_mem", d.free_mem);
+            cj_obj_end(&s->j);
+        } else {
+            fprintf(s->o, "  device %d: ", d.ordinal);
+            ck_put_safe(s->o, name, strnlen(name, 48));
+            fprintf(s->o, ", compute %d.%d, %s, uuid %s\n", d.cc_major, d.cc_minor,
+                    ck_human(d.total_mem, hb), uuid);
+        }
+    }
+    if (s->json) { cj_arr_end(&s->j); cj_arr(&s->j, "objects"); }
+    for (uint32_t i = 0; i < h.nrecords; i++) {
+        ckcu_img_record r;
+        memcpy(&r, buf + h.records_off + (size_t)i * h.record_size, sizeof r);
+        unsigned k = r.kind < CKCU_K_LAST ? r.kind : 0;
+        cnt[k]++;
+        bytes[k] += r.size;
+        if (!s->json) continue;
+        int name_ok = (uint64_t)r.name_off + r.name_len <= h.strings_len;
+        cj_obj(&s->j, NULL);
+        cj_str(&s->j, "kind", ckcu_kind_name(r.kind));
+        cj_i64(&s->j, "device", r.device);
+        cj_hex(&s->j, "key", r.key);
+        cj_u64(&s->j, "size", r.size);
+        cj_hex(&s->j, "ctx", r.ctx);
+        if (r.name_len && name_ok) cj_strn(&s->j, "name", strs + r.name_off, r.name_len);
+        else cj_null(&s->j, "name");
+        cj_obj_end(&s->j);
+    }
+    if (s->json) { cj_arr_end(&s->j); return; }
+    fprintf(s->o, "  objects:");
+    int first = 1;
+    for (unsigned k = 0; k < CKCU_K_LAST; k++) {
+        if (!cnt[k]) continue;
+        fprintf(s->o, "%s %llu %s", first ? "" : ",", (unsigned long long)cnt[k], ckcu_kind_name(k));
+        if (bytes[k] && (k == CKCU_K_ALLOC || k == CKCU_K_HOST || k == CKCU_K_HOST_REG ||
+                         k == CKCU_K_MANAGED || k == CKCU_K_VMM_HANDLE))
+            fprintf(s->o, " (%s)", ck_human(bytes[k], hb));
+        first = 0;
+    }
+    fprintf(s->o, "%s\n", first ? " none" : "");
 }
 
 static void show_cuda(insp *s)
@@ -673,6 +778,10 @@ static void show_cuda(insp *s)
     }
     if (s->json) cj_obj(&s->j, "cuda");
     else fputs("\ncuda:\n", s->o);
+    if (s->json) {
+        cj_u64(&s->j, "data_chunks", ndata);
+        cj_u64(&s->j, "data_bytes", data_bytes);
+    }
     if (ci >= 0) {
         size_t len = 0;
         int err = 0;
@@ -680,17 +789,17 @@ static void show_cuda(insp *s)
         if (!buf) chunk_err(s, (size_t)ci, err);
         if (s->json) cj_u64(&s->j, "state_bytes", buf ? len : 0);
         if (buf) decode_cuda(s, buf, len);
+        else if (s->json) cj_bool(&s->j, "decoded", 0);
         free(buf);
     } else if (s->json) {
         cj_null(&s->j, "state_bytes");
+        cj_bool(&s->j, "decoded", 0);
     }
     if (s->json) {
-        cj_u64(&s->j, "device_buffers", ndata);
-        cj_u64(&s->j, "device_bytes", data_bytes);
         cj_obj_end(&s->j);
     } else if (ndata) {
         char h[32];
-        fprintf(s->o, "  device buffers: %zu, %s\n", ndata, ck_human(data_bytes, h));
+        fprintf(s->o, "  device buffers saved: %zu, %s\n", ndata, ck_human(data_bytes, h));
     }
 }
 

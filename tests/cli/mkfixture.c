@@ -29,6 +29,7 @@
 #include "format/ckc.h"
 #include "format/ckf.h"
 #include "tools/tool.h"
+#include "cuda_hooks/cuda_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -369,6 +370,58 @@ static void region(ckf_writer *w, uint64_t addr, uint64_t len, const char *name)
     add(w, CKF_T_REGION, addr, buf, sizeof r + r.name_len);
 }
 
+/* A CKF_T_CUDA payload as cuda_hooks writes it: one device, a context, two
+ * allocations (one saved as CKF_T_CUDA_DATA), a module with a kernel, a stream. */
+static void chunk_cuda(ckf_writer *w)
+{
+    static char buf[1024], data[4096];
+    ckcu_img_header h;
+    ckcu_img_device d;
+    ckcu_img_record r[6];
+    strs s = { .len = 0 };
+    memset(&h, 0, sizeof h);
+    memset(&d, 0, sizeof d);
+    memset(r, 0, sizeof r);
+    memcpy(h.magic, CKCU_IMG_MAGIC, 8);
+    h.version_major = CKCU_IMG_MAJOR;
+    h.version_minor = CKCU_IMG_MINOR;
+    h.header_size = sizeof h;
+    h.device_size = sizeof d;
+    h.record_size = sizeof r[0];
+    h.ndevices = 1;
+    h.nrecords = 6;
+    h.flags = CKCU_IF_DRIVER_CKPT | CKCU_IF_DATA;
+    h.driver_version = 13000;
+    h.pid = 4242;
+    h.records_off = sizeof h + sizeof d;
+    h.device_bytes = (1ull << 30) + 4096;
+    h.host_bytes = 0;
+    d.ordinal = 0;
+    for (int i = 0; i < 16; i++) d.uuid[i] = (uint8_t)(0xa0 + i);
+    d.total_mem = 85899345920ull;
+    d.free_mem = 80000000000ull;
+    d.cc_major = 9;
+    d.cc_minor = 0;
+    snprintf(d.name, sizeof d.name, "NVIDIA H100 80GB HBM3");
+    r[0] = (ckcu_img_record){ CKCU_K_CTX, CKCU_RF_PRIMARY, 0, 0x5555a000, 0, 0, 1, 0, 0, 0, 0 };
+    r[1] = (ckcu_img_record){ CKCU_K_ALLOC, 0, 0, 0x7f4000000000ull, 1ull << 30, 0x5555a000, 0, 0, 0, 0, 0 };
+    r[2] = (ckcu_img_record){ CKCU_K_ALLOC, 0, 0, 0x7f4040000000ull, 4096, 0x5555a000, 0, 0, 0, 0, 0 };
+    ckc_strref m = sz(&s, "kernels.cubin"), f = sz(&s, "saxpy");
+    r[3] = (ckcu_img_record){ CKCU_K_MODULE, 0, 0, 0x5555b000, 20480, 0x5555a000, CKCU_L_FILE, 0, m.off, m.len, 0 };
+    r[4] = (ckcu_img_record){ CKCU_K_FUNCTION, 0, 0, 0x5555c000, 0, 0x5555a000, 0, 0x5555b000, f.off, f.len, 0 };
+    r[5] = (ckcu_img_record){ CKCU_K_STREAM, 0, 0, 0x5555d000, 0, 0x5555a000, 1, 0, 0, 0, 0 };
+    h.strings_off = h.records_off + sizeof r;
+    h.strings_len = s.len;
+    size_t n = 0;
+    memcpy(buf, &h, sizeof h); n += sizeof h;
+    memcpy(buf + n, &d, sizeof d); n += sizeof d;
+    memcpy(buf + n, r, sizeof r); n += sizeof r;
+    memcpy(buf + n, s.buf, s.len); n += s.len;
+    add(w, CKF_T_CUDA, 0, buf, n);
+    for (int i = 0; i < (int)sizeof data; i++) data[i] = (char)(i * 3);
+    add(w, CKF_T_CUDA_DATA, 0x7f4040000000ull, data, sizeof data);
+}
+
 static void write_ckpt(const char *name, const state *st)
 {
     char path[4096];
@@ -398,12 +451,7 @@ static void write_ckpt(const char *name, const state *st)
     chunk_timers_rlimits(w);
     region(w, A_ARRAY, ARRAY_N * 8, "temperature");
     region(w, A_DATA + 0x10, 8, "step");
-    if (st->second) {
-        static char cuda[256];
-        for (int i = 0; i < 256; i++) cuda[i] = (char)i;
-        add(w, CKF_T_CUDA, 0, cuda, sizeof cuda);
-        add(w, CKF_T_CUDA_DATA, 0x7f4000000000ull, cuda, 128);
-    }
+    if (st->second) chunk_cuda(w);
     chunk_memory(w, st);
     static const char note[] = "ckpt.level=1\nhost.cpus=2\nuser.comment=fixture \"a\"\n";
     add(w, CKF_T_NOTE, 0, note, sizeof note - 1);
@@ -550,6 +598,7 @@ static void write_malformed(void)
     add(w, CKF_T_REGION, 0x1000, &rg, sizeof rg);
     add(w, CKF_T_NOTE, 0, "no-equals-sign\n=\n\n", 19);
     add(w, 0x0123, 7, junk, 5);                                /* unknown, not critical */
+    add(w, CKF_T_CUDA, 0, junk, sizeof junk);                  /* not a ckcu image */
     addmem(w, 0x1000, junk, sizeof junk);
     close_simple(w, f);
 }
