@@ -22,31 +22,31 @@ teardown() {
 }
 
 @test "probe: checkpoint and restore work at all" {
-    ck_roundtrip "$WORK" probe "$PROGS/probe" "$(ck_pick 150 300)"
+    ck_roundtrip "$WORK" probe "$PROGS/probe" "$(ck_pick 110 300)"
 }
 
 @test "single: heap, stack, static, large malloc, FP/SSE/AVX registers" {
-    ck_roundtrip "$WORK" single "$PROGS/single" "$(ck_pick 150 300)"
+    ck_roundtrip "$WORK" single "$PROGS/single" "$(ck_pick 110 300)"
     grep -q 'stack=ok' "$WORK/ref.out"
 }
 
 @test "threads_mt: 4 pthreads, mutex, condvar, barrier, __thread" {
-    ck_roundtrip "$WORK" threads_mt "$PROGS/threads_mt" "$(ck_pick 100 240)"
+    ck_roundtrip "$WORK" threads_mt "$PROGS/threads_mt" "$(ck_pick 70 200)"
 }
 
 @test "loop_omp: OpenMP team of 3 threads" {
-    ck_roundtrip "$WORK" loop_omp "$PROGS/loop_omp" "$(ck_pick 1200 2400)" 3
+    ck_roundtrip "$WORK" loop_omp "$PROGS/loop_omp" "$(ck_pick 900 2400)" 3
 }
 
 prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
 
 @test "fileio: input offset, output truncated back, O_APPEND log" {
     CK_PREPARE=prep_fileio
-    ck_roundtrip "$WORK" fileio "$PROGS/fileio" in.dat out.dat log.txt "$(ck_pick 600 1200)"
+    ck_roundtrip "$WORK" fileio "$PROGS/fileio" in.dat out.dat log.txt "$(ck_pick 500 1200)"
 }
 
 @test "timers: setitimer REAL+PROF handlers still fire, clocks never go back" {
-    ck_roundtrip "$WORK" timers "$PROGS/timers" "$(ck_pick 150 300)"
+    ck_roundtrip "$WORK" timers "$PROGS/timers" "$(ck_pick 130 350)"
     grep -q 'SIGALRM in tail=yes SIGPROF in tail=yes' "$WORK/ref.out"
 }
 
@@ -54,32 +54,32 @@ prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
 
 @test "dlmmap: dlopen()ed library, MAP_PRIVATE written + MAP_SHARED read" {
     CK_PREPARE=prep_dlmmap
-    ck_roundtrip "$WORK" dlmmap "$PROGS/dlmmap" "$PROGS/libdlmmap_plugin.so" data.bin "$(ck_pick 150 300)"
+    ck_roundtrip "$WORK" dlmmap "$PROGS/dlmmap" "$PROGS/libdlmmap_plugin.so" data.bin "$(ck_pick 120 300)"
     grep -q 'data file unchanged' "$WORK/ref.out"
 }
 
 @test "sim.py: pure Python 3 simulation" {
     [ -x "$PY" ] || skip "$PY not installed"
-    ck_roundtrip "$WORK" sim.py "$PY" "$CKPT_ROOT/tests/progs/sim.py" "$(ck_pick 600 1200)"
+    ck_roundtrip "$WORK" sim.py "$PY" "$CKPT_ROOT/tests/progs/sim.py" "$(ck_pick 420 1200)"
 }
 
 @test "bigmem: $(ck_pick 256 1024) MiB of seeded memory" {
-    ck_roundtrip "$WORK" bigmem "$PROGS/bigmem" "$(ck_pick 256 1024)" "$(ck_pick 3 1)"
+    ck_roundtrip "$WORK" bigmem "$PROGS/bigmem" "$(ck_pick 256 1024)" "$(ck_pick 2 1)"
 }
 
 @test "ownusr1: program's own SIGUSR1 handler, self-raised + external triggers" {
-    ck_roundtrip "$WORK" ownusr1 "$PROGS/ownusr1" "$(ck_pick 150 300)" 20
+    ck_roundtrip "$WORK" ownusr1 "$PROGS/ownusr1" "$(ck_pick 130 350)" 20
     grep -q 'raised=20 handled=20 foreign=0' "$WORK/ref.out"
 }
 
 @test "ownusr1: external SIGUSR1s are checkpoints, not the program's signals" {
     ck_seed
-    ck_reference "$WORK" "$PROGS/ownusr1" 150 20
+    ck_reference "$WORK" "$PROGS/ownusr1" 200 20
     ck_need_checkpoint
     local ms last="" i t
     ms=$(cat "$WORK/ref.ms")
     mkdir -p "$WORK/run.wd"
-    ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$PROGS/ownusr1" 150 20
+    ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$PROGS/ownusr1" 200 20
     for i in 1 2 3; do
         ck_sleep_ms $(( ms / 8 + RANDOM % (ms / 8) ))
         kill -USR1 "$CK_PID"
@@ -95,6 +95,6 @@ prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
 
 @test "sigign: SIGHUP inherited as ignored stays ignored after restore" {
     CK_SIGIGN=HUP
-    ck_roundtrip "$WORK" sigign "$PROGS/sigign" "$(ck_pick 150 300)"
+    ck_roundtrip "$WORK" sigign "$PROGS/sigign" "$(ck_pick 130 350)"
     grep -q 'ignored at start=yes at end=yes' "$WORK/ref.out"
 }
