@@ -19,7 +19,8 @@
  * Never hang: Lock has the driver's own timeout; Checkpoint and Restore, which
  * have none, run on a helper thread that we wait for at most
  * CKPT_CUDA_TIMEOUT_MS (default 300 s).  A call that times out is reported and
- * abandoned (its thread keeps the static call slot; later calls are refused).
+ * abandoned (its thread keeps the static call slot; later calls are refused);
+ * a helper that returned in time is joined before we go on.
  *
  * Threads: before/after_* run on libckpt's manager thread, in normal context.
  * ckpt_cuda_serialize and ckpt_cuda_data_get only read and are
@@ -72,6 +73,13 @@ static const char *err_name(ckcu_result_t r)
 }
 
 static int my_pid(void) { return (int)syscall(SYS_getpid); }
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static int g_forked_pid;            /* pid that ckpt_cuda_atfork_child() marked */
 
@@ -188,14 +196,10 @@ static ckcu_result_t call_bounded(int op, int pid, unsigned ms)
     c->busy = 1;
     sigset_t all, old;
     sigfillset(&all);
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t t;
-    int e = pthread_create(&t, &at, tcall_main, c);
+    int e = pthread_create(&t, NULL, tcall_main, c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&at);
     if (e) {
         /* No thread: call directly (cannot bound it, but must not fail for this). */
         tcall_main(c);
@@ -212,8 +216,12 @@ static ckcu_result_t call_bounded(int op, int pid, unsigned ms)
         if (errno == EINTR) continue;
         ck_err("cuda: %s did not return within %u ms; abandoning it",
                op == OP_CHECKPOINT ? "cuCheckpointProcessCheckpoint" : "cuCheckpointProcessRestore", ms);
+        pthread_detach(t);
         return CKCU_ERROR_TIMEOUT;
     }
+    /* Joined, not detached: no half-exited helper may be caught by the
+     * checkpoint that follows. */
+    pthread_join(t, NULL);
     return c->ret;
 }
 
@@ -403,7 +411,9 @@ CK_HIDDEN int ckpt_cuda_before_checkpoint(unsigned timeout_ms, char *why, size_t
     ckcu_ckpt_lock_args_t la;
     memset(&la, 0, sizeof la);
     la.timeout_ms = timeout_ms;
+    uint64_t t0 = now_ms();
     ckcu_result_t r = CU_REAL(cuCheckpointProcessLock)(pid, &la);
+    uint64_t t1 = now_ms();
     if (r != CKCU_SUCCESS) {
         if (get_state(pid, &st) == 0 && st == CKCU_PROCESS_LOCKED) unlock(pid);
         ckpt_cuda_data_release();
@@ -429,7 +439,9 @@ CK_HIDDEN int ckpt_cuda_before_checkpoint(unsigned timeout_ms, char *why, size_t
     }
     g_checkpointed = 1;
     g_img_flags |= CKCU_IF_DRIVER_CKPT;
-    ck_info("cuda: device state moved to host memory (pid %d)", pid);
+    ck_info("cuda: device state moved to host memory (pid %d): lock %llu ms, checkpoint %llu ms, %llu MiB tracked",
+            pid, (unsigned long long)(t1 - t0), (unsigned long long)(now_ms() - t1),
+            (unsigned long long)((trk_bytes(CKCU_K_ALLOC) + trk_bytes(CKCU_K_VMM_HANDLE)) >> 20));
     return 0;
 }
 
@@ -498,7 +510,9 @@ static int restore_and_unlock(int new_process, char *why, size_t whylen)
     }
     if (st == CKCU_PROCESS_CHECKPOINTED) {
         if (new_process && (rc = preflight_memory(why, whylen))) return rc;
+        uint64_t t0 = now_ms();
         ckcu_result_t r = call_bounded(OP_RESTORE, pid, call_timeout_ms());
+        ck_debug("cuda: cuCheckpointProcessRestore took %llu ms", (unsigned long long)(now_ms() - t0));
         if (r != CKCU_SUCCESS) {
             if (r == CKCU_ERROR_OPERATING_SYSTEM)
                 WHY("cuCheckpointProcessRestore failed: %s (%d): the GPU state cannot be restored (a previous restore may have failed, or the GPU, driver or process name changed)",
