@@ -8,9 +8,14 @@
  */
 #include "tools/tool.h"
 
+#include "format/ckdir.h"
+
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void *ck_image_read(ck_image *im, size_t i, size_t *len, int *err)
 {
@@ -88,6 +93,64 @@ bad:
     return -CKF_E_BAD_LENGTH;
 }
 
+/* ---- incremental chains ---------------------------------------------------------------
+ * A checkpoint whose header names a parent keeps unchanged blocks there (codec
+ * PARENT).  The parent is looked for among the checkpoints of the same directory,
+ * (any *.ckpt file) by id; its own parent likewise, up to CK_MAX_PARENTS levels. */
+
+/* Finds, among the *.ckpt files of the directory, the one whose id is `id`. */
+static int find_by_id(int dfd, const uint8_t *id, char *out, size_t cap)
+{
+    int d2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dp = d2 >= 0 ? fdopendir(d2) : NULL;
+    struct dirent *de;
+    int found = 0;
+    if (!dp) { if (d2 >= 0) close(d2); return 0; }
+    while (!found && (de = readdir(dp)) != NULL) {
+        size_t n = strlen(de->d_name);
+        ckf_file_header h;
+        if (n < 6 || strcmp(de->d_name + n - 5, ".ckpt") != 0) continue;
+        int fd = openat(dfd, de->d_name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+            memcmp(h.magic, CKF_MAGIC, 8) == 0 && memcmp(h.id, id, 16) == 0) {
+            snprintf(out, cap, "%s", de->d_name);
+            found = 1;
+        }
+        close(fd);
+    }
+    closedir(dp);
+    return found;
+}
+
+static void attach_parents(ck_image *im)
+{
+    char *dir = strdup(im->path), *slash;
+    ckf_reader *child = im->r;
+    if (!dir) return;
+    slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else strcpy(dir, ".");
+    int dfd = ckdir_open(slash && !*dir ? "/" : dir);
+    if (dfd < 0) { free(dir); return; }
+    while (im->nparents < CK_MAX_PARENTS) {
+        const ckf_file_header *h = ckf_reader_header(child);
+        char name[256];
+        ckf_reader *p = NULL;
+        if (ck_is_zero_id(h->parent_id)) break;
+        if (!find_by_id(dfd, h->parent_id, name, sizeof name)) break;
+        int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        if (ckf_reader_open_fd(&p, fd, NULL) < 0) { close(fd); break; }
+        if (ckf_reader_set_parent(child, p) < 0) { ckf_reader_close(p); close(fd); break; }
+        im->parents[im->nparents] = p;
+        im->parent_fds[im->nparents++] = fd;
+        child = p;
+    }
+    close(dfd);
+    free(dir);
+}
+
 int ck_image_open(ck_image *im, const char *path)
 {
     int r;
@@ -103,6 +166,7 @@ int ck_image_open(ck_image *im, const char *path)
         return r;
     }
     im->hdr = ckf_reader_header(im->r);
+    attach_parents(im);
 
     /* A bad metadata chunk is reported and left out (im->errors counts it), so
      * that inspect can still show the rest; the callers that need it fail later
@@ -164,6 +228,10 @@ int ck_image_open(ck_image *im, const char *path)
 void ck_image_close(ck_image *im)
 {
     if (im->r) ckf_reader_close(im->r);
+    for (int i = 0; i < im->nparents; i++) {
+        ckf_reader_close(im->parents[i]);
+        close(im->parent_fds[i]);
+    }
     free(im->pbuf);
     free(im->vbuf);
     free(im->fbuf);

@@ -103,6 +103,8 @@ void cj_double(ck_json *j, const char *key, double v, int prec);
 void cj_end(ck_json *j);                                 /* final newline */
 
 /* ---- image.c: an opened checkpoint with its main metadata decoded ------------------ */
+#define CK_MAX_PARENTS 64
+
 typedef struct ck_strtab { const char *p; size_t len; } ck_strtab;
 
 typedef struct ck_image {
@@ -127,6 +129,10 @@ typedef struct ck_image {
     const ckf_index_entry **blocks;
     size_t *block_idx;        /* chunk index of blocks[i] */
     int errors;               /* metadata chunks that could not be decoded */
+    /* parents of an incremental checkpoint, found by id in the same directory */
+    int nparents;
+    ckf_reader *parents[CK_MAX_PARENTS];
+    int parent_fds[CK_MAX_PARENTS];
 } ck_image;
 
 /* Opens and decodes; on failure prints one error line and returns -CKF_E_*.  A

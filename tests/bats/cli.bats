@@ -306,3 +306,27 @@ assert list(u) == [(i * 7) & 255 for i in range(16, 24)], list(u)
     # no raw escape character reaches the terminal
     ! "$CKPT" inspect "$FX/weird.ckpt" | grep -q $'\x1b'
 }
+
+# ---- incremental chains -------------------------------------------------------------------------
+
+@test "incremental: parent found by id in the same directory (verify, extract, diff)" {
+    run "$CKPT" inspect "$FX/c.ckpt"
+    [ "$status" -eq 0 ]
+    [[ "${lines[3]}" == "  parent    8182838485868788898a8b8c8d8e8f90" ]]
+    [[ "$output" == *"128.0 KiB in the parent"* ]]
+    run "$CKPT" verify "$FX/c.ckpt"
+    [ "$status" -eq 0 ]
+    cmp <("$CKPT" extract "$FX/c.ckpt" --region temperature) \
+        <("$CKPT" extract "$FX/b.ckpt" --region temperature)
+    run "$CKPT" diff "$FX/b.ckpt" "$FX/c.ckpt"
+    [[ "${lines[-1]}" == "total: 0 bytes changed"* ]]
+    diff <("$CKPT" diff "$FX/a.ckpt" "$FX/c.ckpt" | tail -n +3) \
+         <("$CKPT" diff "$FX/a.ckpt" "$FX/b.ckpt" | tail -n +3)
+    # without its parent
+    cp "$FX/c.ckpt" "$WORK/"
+    run "$CKPT" extract "$WORK/c.ckpt" --region temperature -o "$WORK/o"
+    [ "$status" -eq 1 ]
+    [ "$output" = "ckpt extract: $WORK/c.ckpt: this incremental checkpoint needs its parent for 0x7f0000000000" ]
+    run "$CKPT" verify "$WORK/c.ckpt"
+    [ "$status" -eq 0 ]
+}

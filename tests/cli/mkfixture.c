@@ -12,6 +12,8 @@
  *   a.ckpt          the first checkpoint (seq 1)
  *   b.ckpt          60 s later (seq 2): array partly rewritten, heap grown, scratch
  *                   buffer unmapped, a new mapping, CUDA state chunks
+ *   c.ckpt          incremental child of b.ckpt: the unchanged array is stored as
+ *                   PARENT blocks (found by content hash in b)
  *   corrupt-payload.ckpt   a byte of a memory block's payload flipped
  *   corrupt-header.ckpt    a byte of a thread chunk header flipped
  *   corrupt-content.ckpt   a stored block altered with its payload checksum
@@ -97,7 +99,8 @@ static uint64_t xs(void)
 
 /* ---- the checkpoint ------------------------------------------------------------------- */
 typedef struct state {
-    int second;        /* b.ckpt */
+    int second;        /* b.ckpt (and c.ckpt) */
+    int incremental;   /* c.ckpt: b's array kept in b as PARENT blocks */
 } state;
 
 static void add(ckf_writer *w, uint16_t type, uint64_t key, const void *p, size_t n)
@@ -206,7 +209,16 @@ static void chunk_memory(ckf_writer *w, const state *st)
     for (int i = 0; i < ARRAY_N; i++) d[i] = i * 0.25;
     if (st->second)
         for (int i = 0; i < 1000; i++) d[i] = -1.0 - i;     /* 8000 bytes rewritten */
-    addmem(w, A_ARRAY, d, ARRAY_N * sizeof *d);
+    if (st->incremental) {
+        for (size_t off = 0; off < ARRAY_N * sizeof *d; off += BS) {
+            uint8_t h[16];
+            ckf_hash128((char *)d + off, BS, h);
+            int r = ckf_writer_add_parent_ref(w, A_ARRAY + off, BS, h);
+            if (r < 0) die("add_parent_ref", r);
+        }
+    } else {
+        addmem(w, A_ARRAY, d, ARRAY_N * sizeof *d);
+    }
     free(d);
     /* scratch (random, stored uncompressed) or the new mapping */
     rng = 88172645463325252ull;
@@ -439,7 +451,12 @@ static void write_ckpt(const char *name, const state *st)
     o.level = 1;
     o.block_size = BS;
     for (int i = 0; i < 16; i++) o.id[i] = (uint8_t)(i + 1 + (st->second ? 0x80 : 0));
-    o.created_ns = T0 + (st->second ? 60000000000ull : 0) + 2000000;
+    if (st->incremental) {
+        memcpy(o.parent_id, o.id, 16);          /* b's id */
+        for (int i = 0; i < 16; i++) o.id[i] = (uint8_t)(0xc0 + i);
+    }
+    o.created_ns = T0 + (st->second ? 60000000000ull : 0) + (st->incremental ? 1000000000ull : 0)
+                   + 2000000;
     r = ckf_writer_open(&w, &o);
     if (r < 0) die("writer_open", r);
     chunk_process(w, st);
@@ -636,9 +653,10 @@ int main(int argc, char **argv)
     }
     outdir = argv[1];
     mkdir(outdir, 0700);
-    state a = { 0 }, b = { 1 };
+    state a = { 0, 0 }, b = { 1, 0 }, c = { 1, 1 };
     write_ckpt("a.ckpt", &a);
     write_ckpt("b.ckpt", &b);
+    write_ckpt("c.ckpt", &c);
     corrupt_variants();
     write_malformed();
     write_weird();
