@@ -36,7 +36,7 @@ endif
 
 # Debian packages the build and the tests need (installed by `make deps` as root).
 BUILD_DEPS := libzstd-dev libxxhash-dev libunwind-dev libelf-dev
-TEST_DEPS  := bats zstd python3 libgomp1 bc sqlite3 xz-utils clang libclang-rt-14-dev
+TEST_DEPS  := bats zstd python3 libgomp1 bc sqlite3 xz-utils clang libclang-rt-14-dev python3-numpy
 
 LIBS_FORMAT := -lzstd -lxxhash
 
