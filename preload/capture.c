@@ -222,13 +222,14 @@ int ck_capture_fds(void)
 
 static char *arena, *arena_cur, *arena_end;
 
+/* Bump allocation, lock-free: compression workers allocate their zstd
+ * workspace on first use, concurrently with the writer thread. */
 static void *arena_alloc(void *opaque, size_t size)
 {
     (void)opaque;
     size = (size + 63) & ~(size_t)63;
-    if ((size_t)(arena_end - arena_cur) < size) return NULL;
-    void *p = arena_cur;
-    arena_cur += size;
+    char *p = __atomic_fetch_add(&arena_cur, size, __ATOMIC_SEQ_CST);
+    if (p + size > arena_end) return NULL;
     return p;
 }
 static void arena_free(void *opaque, void *p) { (void)opaque; (void)p; }
@@ -432,68 +433,182 @@ static int fileid_of(const char *path)
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
-static char *copybuf;   /* shared memory is copied first: the program may change it */
+/*
+ * Memory goes out in jobs of at most one container block (1 MiB, aligned to
+ * the block size so that unchanged blocks line up between checkpoints).  For
+ * anonymous memory a job spans from the first to the last non-zero present
+ * page of its window: zero pages inside compress to almost nothing, and fewer,
+ * larger blocks compress better and index smaller.  Private file mappings
+ * store exact runs of diverged pages (any other page must come from the file).
+ *
+ * With workers, jobs are compressed by raw-clone()d threads of the writer
+ * (sharing its memory; they call only the encoder, which touches no TLS and
+ * takes no lock) and written in submission order by the writer thread.
+ */
+struct job {
+    volatile int state;        /* 0 free, 1 queued, 2 done */
+    int rc;
+    uint64_t addr;
+    size_t len;
+    const void *data;
+    char *copy;                /* shared memory is copied first: the program may change it */
+    char *out;
+    ckf_chunk_header hdr;
+};
 
-static int store_run(ckf_writer *w, uint64_t addr, uint64_t len, struct vma *m)
+#define CK_MAX_WORKERS 8
+static struct job *jobs;
+static int njobs, nworkers;
+static ckf_cctx *wcctx[CK_MAX_WORKERS];
+static volatile int submitted, taken, quit;
+static uint64_t written;
+static size_t out_cap;
+
+static int worker_main(void *arg)
 {
-    if (!len) return 0;
-    m->v.stored_bytes += len;
-    if (!(m->v.flags & CKC_VMA_SHARED)) return ckf_writer_add_memory(w, addr, (const void *)addr, len);
-    if (!copybuf && !(copybuf = arena_alloc(NULL, CKF_DEFAULT_BLOCK))) return -ENOMEM;
-    for (uint64_t off = 0; off < len; off += CKF_DEFAULT_BLOCK) {
-        uint64_t n = len - off < CKF_DEFAULT_BLOCK ? len - off : CKF_DEFAULT_BLOCK;
-        memcpy(copybuf, (const void *)(addr + off), n);
-        int r = ckf_writer_add_memory(w, addr + off, copybuf, n);
+    ckf_cctx *c = arg;
+    for (;;) {
+        int seq = __atomic_fetch_add(&taken, 1, __ATOMIC_SEQ_CST);
+        for (;;) {
+            int sub = __atomic_load_n(&submitted, __ATOMIC_ACQUIRE);
+            if (seq < sub) break;
+            if (quit) return 0;
+            ck_futex_wait(&submitted, sub, 50000000);
+        }
+        struct job *j = &jobs[seq % njobs];
+        j->rc = ckf_encode_block(c, CKF_T_MEMBLK, j->addr, j->data, j->len, &j->hdr, j->out, out_cap);
+        __atomic_store_n(&j->state, 2, __ATOMIC_RELEASE);
+        ck_futex_wake(&j->state);
+    }
+}
+
+/* Writes the oldest job once it is done. */
+static int flush_one(ckf_writer *w)
+{
+    struct job *j = &jobs[written % (uint64_t)njobs];
+    while (__atomic_load_n(&j->state, __ATOMIC_ACQUIRE) != 2) ck_futex_wait(&j->state, 1, 50000000);
+    written++;
+    j->state = 0;
+    if (j->rc < 0) return j->rc;
+    return ckf_writer_put_encoded(w, &j->hdr, j->out);
+}
+
+static int flush_all(ckf_writer *w)
+{
+    while (written < (uint64_t)submitted) {
+        int r = flush_one(w);
         if (r < 0) return r;
     }
     return 0;
 }
 
-static int save_vma(ckf_writer *w, struct vma *m, int pagemap, uint64_t *pm, size_t pm_cap)
+static int submit(ckf_writer *w, uint64_t addr, size_t len, int shared)
+{
+    if (!nworkers) {
+        if (!shared) return ckf_writer_add_memory(w, addr, (const void *)addr, len);
+        memcpy(jobs[0].copy, (const void *)addr, len);
+        return ckf_writer_add_memory(w, addr, jobs[0].copy, len);
+    }
+    if ((uint64_t)submitted - written >= (uint64_t)njobs) {
+        int r = flush_one(w);
+        if (r < 0) return r;
+    }
+    struct job *j = &jobs[submitted % njobs];
+    j->addr = addr;
+    j->len = len;
+    j->data = (const void *)addr;
+    if (shared) { memcpy(j->copy, (const void *)addr, len); j->data = j->copy; }
+    j->state = 1;
+    __atomic_add_fetch(&submitted, 1, __ATOMIC_SEQ_CST);
+    ck_futex_wake(&submitted);
+    return 0;
+}
+
+static int start_workers(int n, int level)
+{
+    out_cap = ckf_block_bound(CKF_DEFAULT_BLOCK);
+    njobs = n ? 4 * n : 1;
+    jobs = arena_alloc(NULL, sizeof(struct job) * (size_t)njobs);
+    if (!jobs) return -ENOMEM;
+    for (int i = 0; i < njobs; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].out = arena_alloc(NULL, out_cap);
+        jobs[i].copy = arena_alloc(NULL, CKF_DEFAULT_BLOCK);
+        if (!jobs[i].out || !jobs[i].copy) return -ENOMEM;
+    }
+    submitted = taken = quit = 0;
+    written = 0;
+    nworkers = 0;
+    for (int i = 0; i < n && i < CK_MAX_WORKERS; i++) {
+        if (ckf_cctx_new(&wcctx[i], level, &arena_allocator) < 0) break;
+        char *stack = arena_alloc(NULL, 256 * 1024);
+        if (!stack) break;
+        long t = ck_clone_thread(0x50f00 /* VM FS FILES SIGHAND THREAD SYSVSEM */,
+                                 stack + 256 * 1024, worker_main, wcctx[i]);
+        if (t < 0) break;
+        nworkers++;
+    }
+    return 0;
+}
+
+static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
 {
     uint32_t f = m->v.flags;
     if (m->skip_data) return 0;
     int shared = (f & CKC_VMA_SHARED) != 0;
     int file = (f & CKC_VMA_FILE) != 0;
     if (shared && file) return 0;                 /* the file holds it */
-    int keep_zero = file && !shared;              /* a diverged page that is zero must override the file */
+    int file_private = file && !shared;
     if (!(m->prot & PROT_READ))
         ck_sys3(SYS_mprotect, m->v.start, m->v.end - m->v.start, m->prot | PROT_READ);
 
-    uint64_t run_start = 0, run_len = 0;
-    for (uint64_t base = m->v.start; base < m->v.end;) {
-        size_t npages = (size_t)((m->v.end - base) / PAGE);
-        if (npages > pm_cap) npages = pm_cap;
-        long r = ck_sys4(SYS_pread64, pagemap, pm, npages * 8, (base / PAGE) * 8);
-        if (r < (long)(npages * 8)) return r < 0 ? (int)r : -EIO;
-        for (size_t i = 0; i < npages; i++) {
-            uint64_t a = base + i * PAGE;
-            uint64_t e = pm[i];
-            int store = 0;
-            if (e & (PM_PRESENT | PM_SWAP)) {
-                if (file && !shared)
-                    store = ck.cfg.full_files || !(e & PM_FILE);
-                else
-                    store = 1;
-                if (!store) m->v.file_bytes += PAGE;
-            }
-            if (store && !keep_zero && ckf_is_zero((const void *)a, PAGE)) {
-                m->v.zero_bytes += PAGE;
-                store = 0;
-            }
-            if (store) {
-                if (run_len && run_start + run_len == a) run_len += PAGE;
-                else {
-                    int rc = store_run(w, run_start, run_len, m);
-                    if (rc < 0) return rc;
-                    run_start = a;
-                    run_len = PAGE;
+    const uint64_t bs = CKF_DEFAULT_BLOCK;
+    uint64_t pm[CKF_DEFAULT_BLOCK / PAGE];
+    for (uint64_t ws = m->v.start; ws < m->v.end;) {
+        uint64_t we = (ws / bs + 1) * bs;
+        if (we > m->v.end) we = m->v.end;
+        size_t np = (size_t)((we - ws) / PAGE);
+        long r = ck_sys4(SYS_pread64, pagemap, pm, np * 8, (ws / PAGE) * 8);
+        if (r < (long)(np * 8)) return r < 0 ? (int)r : -EIO;
+        if (file_private) {
+            size_t i = 0;
+            while (i < np) {
+                int keep = 0;
+                if (pm[i] & (PM_PRESENT | PM_SWAP)) {
+                    keep = ck.cfg.full_files || !(pm[i] & PM_FILE);
+                    if (!keep) m->v.file_bytes += PAGE;
                 }
+                if (!keep) { i++; continue; }
+                size_t j = i + 1;
+                while (j < np && (pm[j] & (PM_PRESENT | PM_SWAP)) &&
+                       (ck.cfg.full_files || !(pm[j] & PM_FILE)))
+                    j++;
+                uint64_t a = ws + i * PAGE, len = (j - i) * PAGE;
+                m->v.stored_bytes += len;
+                if ((r = submit(w, a, len, 0)) < 0) return (int)r;
+                i = j;
+            }
+        } else {
+            size_t lo = 0, hi = np;
+            while (lo < hi && (!(pm[lo] & (PM_PRESENT | PM_SWAP)) ||
+                               ckf_is_zero((const void *)(ws + lo * PAGE), PAGE))) {
+                if (pm[lo] & (PM_PRESENT | PM_SWAP)) m->v.zero_bytes += PAGE;
+                lo++;
+            }
+            while (hi > lo && (!(pm[hi - 1] & (PM_PRESENT | PM_SWAP)) ||
+                               ckf_is_zero((const void *)(ws + (hi - 1) * PAGE), PAGE))) {
+                if (pm[hi - 1] & (PM_PRESENT | PM_SWAP)) m->v.zero_bytes += PAGE;
+                hi--;
+            }
+            if (hi > lo) {
+                uint64_t len = (hi - lo) * PAGE;
+                m->v.stored_bytes += len;
+                if ((r = submit(w, ws + lo * PAGE, len, shared)) < 0) return (int)r;
             }
         }
-        base += npages * PAGE;
+        ws = we;
     }
-    return store_run(w, run_start, run_len, m);
+    return 0;
 }
 
 /* ---- metadata chunks --------------------------------------------------------------------- */
@@ -751,7 +866,7 @@ void ck_writer_main(void)
 
     /* The writer's globals live in libckpt's data, which is part of the image
      * it writes: start from a clean state, never from a previous writer's. */
-    vmas = NULL; nvmas = 0; fids = NULL; fid_paths = NULL; nfids = 0; copybuf = NULL;
+    vmas = NULL; nvmas = 0; fids = NULL; fid_paths = NULL; nfids = 0; jobs = NULL; nworkers = 0;
 
     size_t asz = 1ull << 30;
     long a = ck_sys6(SYS_mmap, 0, (long)asz, PROT_READ | PROT_WRITE,
@@ -802,13 +917,21 @@ void ck_writer_main(void)
         fail("writing metadata", r);
     }
 
+    uint64_t t_start = ck_now_ns(CLOCK_MONOTONIC);
     int pagemap = sys_open("/proc/self/pagemap", O_RDONLY, 0);
     if (pagemap < 0) { ckdir_abort(&tx); fail("opening /proc/self/pagemap", pagemap); }
-    size_t pm_cap = 65536;
-    uint64_t *pm = arena_alloc(NULL, pm_cap * 8);
-    if (!pm) { ckdir_abort(&tx); fail("arena", -ENOMEM); }
+    int nw = ck.cfg.threads;
+    if (nw <= 0) {
+        uint64_t set[16] = { 0 };
+        long k = ck_sys3(SYS_sched_getaffinity, 0, sizeof set, set);
+        nw = 0;
+        for (long i = 0; i < k / 8; i++) nw += __builtin_popcountll(set[i]);
+        if (nw > 4) nw = 4;
+    }
+    if (nw == 1) nw = 0;   /* one core: compress inline */
+    if ((r = start_workers(nw, ck.cfg.level)) < 0) { ckdir_abort(&tx); fail("arena", r); }
     for (int i = 0; i < nvmas; i++) {
-        r = save_vma(w, &vmas[i], pagemap, pm, pm_cap);
+        r = save_vma(w, &vmas[i], pagemap);
         if (r < 0) {
             ckdir_abort(&tx);
             ck_err("checkpoint %u failed: saving %lx-%lx %s: %s", ck.seq,
@@ -817,10 +940,19 @@ void ck_writer_main(void)
             ck_sys1(SYS_exit_group, 2);
         }
     }
+    if ((r = flush_all(w)) < 0) { ckdir_abort(&tx); fail2("compressing memory", r, 1); }
+    quit = 1;
+    ck_futex_wake(&submitted);
+    uint64_t t_mem = ck_now_ns(CLOCK_MONOTONIC);
     if ((r = write_vmas_and_fileids(w)) < 0) { ckdir_abort(&tx); fail("writing the memory map", r); }
     r = ckf_writer_close(w);
     if (r < 0) { ckdir_abort(&tx); fail2("finishing the container", r, 1); }
+    uint64_t t_close = ck_now_ns(CLOCK_MONOTONIC);
     r = ckdir_commit(&tx);
+    ck_debug("writer: start %lu ms, memory %lu ms, close %lu ms, commit %lu ms",
+             (unsigned long)((t_start - ck.t_stop_ns) / 1000000), (unsigned long)((t_mem - t_start) / 1000000),
+             (unsigned long)((t_close - t_mem) / 1000000),
+             (unsigned long)((ck_now_ns(CLOCK_MONOTONIC) - t_close) / 1000000));
     if (r < 0) { ckdir_abort(&tx); fail("making the checkpoint durable", r); }
     if (ck.cfg.keep > 0) ckdir_gc(dirfd, (unsigned)ck.cfg.keep, NULL);
     ck_sys1(SYS_exit_group, 0);

@@ -151,6 +151,7 @@ static void do_checkpoint(int reason)
         ck.busy = 0;
         return;
     }
+    uint64_t t_parked = ck_now_ns(CLOCK_MONOTONIC);
     ck_capture_fds();
     ck.wstack_len = 1 << 20;
     long ws = ck_sys6(SYS_mmap, 0, (long)ck.wstack_len, PROT_READ | PROT_WRITE,
@@ -163,10 +164,13 @@ static void do_checkpoint(int reason)
     /* A raw fork: no atfork handlers, no SIGCHLD (the program's wait() never
      * sees the writer), the child starts with a copy of the stopped world. */
     long pid = -ENOMEM;
+    uint64_t t_fork = ck_now_ns(CLOCK_MONOTONIC);
     if (ck.wstack) pid = ck_clone_writer((void *)(ck.wstack + ck.wstack_len), ck_writer_main);
     ck_release_world();
     uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
     ck.pause_ns = t1 - ck.t_stop_ns;
+    ck_debug("pause: stop %lu us, fds %lu us, fork %lu us", (unsigned long)((t_parked - ck.t_stop_ns) / 1000),
+             (unsigned long)((t_fork - t_parked) / 1000), (unsigned long)((t1 - t_fork) / 1000));
     if (cuda && ckpt_cuda_after_checkpoint(why, sizeof why) < 0)
         ck_err("GPU state could not be resumed after checkpoint %d: %s", seq, why);
     if (pid < 0) {

@@ -43,4 +43,34 @@ ck_clone_writer:
     ud2
 1:  ret
     .size ck_clone_writer, .-ck_clone_writer
+
+/* long ck_clone_thread(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg):
+ * a raw clone whose child calls fn(arg) on stack_top and exits with its
+ * result (SYS_exit: only that thread).  Used for the writer's compression
+ * workers, which share the writer's address space and TLS and call nothing
+ * that touches TLS.  Returns the child's tid or -errno. */
+    .globl ck_clone_thread
+    .hidden ck_clone_thread
+    .type ck_clone_thread, @function
+ck_clone_thread:
+    subq $16, %rsi
+    movq %rcx, 8(%rsi)
+    movq %rdx, 0(%rsi)
+    xorl %edx, %edx
+    xorl %r10d, %r10d
+    xorl %r8d, %r8d
+    movl $56, %eax
+    syscall
+    testq %rax, %rax
+    jnz 2f
+    popq %rax
+    popq %rdi
+    andq $-16, %rsp
+    callq *%rax
+    movl %eax, %edi
+    movl $60, %eax
+    syscall
+    ud2
+2:  ret
+    .size ck_clone_thread, .-ck_clone_thread
     .section .note.GNU-stack,"",@progbits
