@@ -117,13 +117,13 @@ endif
 $(RESTORE): $(RESTORE_OBJS) $(FORMATA) $(RESTORE_EXTRA)
 	@mkdir -p $(dir $@)
 	@[ -n "$(Q)" ] && echo "  LD      $@" || true
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(RESTORE_OBJS) $(RESTORE_EXTRA) $(FORMATA) \
-	    $(LDFLAGS) $(LIBS_FORMAT)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $(RESTORE_OBJS) $(RESTORE_EXTRA) $(FORMATA) \
+	    $(LDFLAGS) $(LIBS_FORMAT) -lpthread
 
 $(TOOL): $(TOOLS_OBJS) $(FORMATA)
 	@mkdir -p $(dir $@)
 	@[ -n "$(Q)" ] && echo "  LD      $@" || true
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $(TOOLS_OBJS) $(FORMATA) $(LDFLAGS) $(LIBS_FORMAT) -lm
+	$(Q)$(CC) $(SANFLAGS) -o $@ $(TOOLS_OBJS) $(FORMATA) $(LDFLAGS) $(LIBS_FORMAT) -lm
 
 -include tests/module.mk
 -include bench/module.mk

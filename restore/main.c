@@ -47,6 +47,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <linux/sched.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -393,20 +394,81 @@ static size_t nregions;
 static struct rangeset occupied;   /* target layout + launcher + holes taken */
 static struct rangeset keep;       /* what the blob must not unmap */
 
-struct fill_ctx { uint64_t vstart; char *base; int file_private; size_t errs; };
+/* Filling the staged memory: every MEMBLK of the index becomes a task
+ * (decompress into its final place); tasks run on several threads, each with
+ * its own reader (a reader is not thread-safe), and each verifies its blocks'
+ * checksums and content hashes. */
+struct fill { uint64_t vstart, vend; char *base; int file_private; };
+struct task { size_t index; char *dst; uint64_t len; int zero; };
+static struct fill *fills;
+static size_t nfills;
+static struct task *tasks;
+static size_t ntasks;
+static size_t next_task;
+static int fill_err;
+static size_t fill_err_index;
 
-static int fill_block(void *arg, size_t index, const ckf_index_entry *e)
+static void *fill_worker(void *arg)
 {
-    struct fill_ctx *c = arg;
-    char *dst = c->base + (e->key - c->vstart);
-    if (e->codec == CKF_C_ZERO) {
-        if (c->file_private) memset(dst, 0, e->raw_len);
-        return 0;
+    ckf_reader *r = arg;
+    for (;;) {
+        size_t t = __atomic_fetch_add(&next_task, 1, __ATOMIC_RELAXED);
+        if (t >= ntasks || __atomic_load_n(&fill_err, __ATOMIC_RELAXED)) break;
+        struct task *k = &tasks[t];
+        if (k->zero) { memset(k->dst, 0, k->len); continue; }
+        long n = ckf_reader_read(r, k->index, k->dst, k->len);
+        if (n < 0) {
+            int z = 0;
+            if (__atomic_compare_exchange_n(&fill_err, &z, (int)n, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+                fill_err_index = k->index;
+            break;
+        }
     }
-    long r = ckf_reader_read(im.r, index, dst, e->raw_len);
-    if (r < 0) die("%s: memory block at 0x%llx: %s", img_path, (unsigned long long)e->key,
-                   ckf_strerror((int)r));
-    return 0;
+    return NULL;
+}
+
+static void fill_all(void)
+{
+    size_t n = ckf_reader_count(im.r);
+    tasks = malloc(sizeof *tasks * (n + 1));
+    if (!tasks) die("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const ckf_index_entry *e = ckf_reader_entry(im.r, i);
+        if (e->type != CKF_T_MEMBLK) continue;
+        size_t lo = 0, hi = nfills;            /* fills are sorted by address */
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (fills[mid].vend <= e->key) lo = mid + 1; else hi = mid;
+        }
+        if (lo == nfills || e->key < fills[lo].vstart || e->key + e->raw_len > fills[lo].vend)
+            die("%s: memory block at 0x%llx lies outside the saved memory map", img_path,
+                (unsigned long long)e->key);
+        if (e->codec == CKF_C_ZERO && !fills[lo].file_private) continue;
+        tasks[ntasks++] = (struct task){ i, fills[lo].base + (e->key - fills[lo].vstart), e->raw_len,
+                                         e->codec == CKF_C_ZERO };
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = ncpu > 8 ? 8 : ncpu < 1 ? 1 : (int)ncpu;
+    const char *env = getenv("CKPT_RESTORE_THREADS");
+    if (env && atoi(env) > 0) nt = atoi(env) > 32 ? 32 : atoi(env);
+    if (ntasks < 16) nt = 1;
+    pthread_t th[32];
+    ckf_reader *rd[32];
+    int started = 0;
+    for (int i = 1; i < nt; i++) {
+        if (ckf_reader_open_path(&rd[i], img_path, NULL) < 0) break;
+        if (pthread_create(&th[i], NULL, fill_worker, rd[i])) { ckf_reader_close(rd[i]); break; }
+        started = i;
+    }
+    fill_worker(im.r);
+    for (int i = 1; i <= started; i++) {
+        pthread_join(th[i], NULL);
+        ckf_reader_close(rd[i]);
+    }
+    if (fill_err)
+        die("%s: memory block at 0x%llx: %s", img_path,
+            (unsigned long long)ckf_reader_entry(im.r, fill_err_index)->key, ckf_strerror(fill_err));
+    free(tasks);
 }
 
 static int prot_of(uint32_t f)
@@ -427,7 +489,8 @@ static void stage_memory(void)
     free(cur);
     for (uint32_t i = 0; i < im.nvmas; i++) rs_add(&occupied, im.vmas[i].start, im.vmas[i].end);
     regions = calloc(im.nvmas, sizeof *regions);
-    if (!regions) die("out of memory");
+    fills = calloc(im.nvmas, sizeof *fills);
+    if (!regions || !fills) die("out of memory");
 
     uint64_t t0 = now_ns(), bytes = 0;
     for (uint32_t i = 0; i < im.nvmas; i++) {
@@ -474,11 +537,8 @@ static void stage_memory(void)
         /* First touch of 4 KiB pages is slow here: let big anonymous regions use
          * transparent huge pages when the system allows it on request. */
         if ((mflags & MAP_ANONYMOUS) && len >= (4ull << 20)) madvise(p, len, MADV_HUGEPAGE);
-        if (v->stored_bytes) {
-            struct fill_ctx c = { v->start, p, file_private, 0 };
-            ckf_reader_blocks_in_range(im.r, v->start, len, fill_block, &c);
-            bytes += v->stored_bytes;
-        }
+        fills[nfills++] = (struct fill){ v->start, v->end, p, file_private };
+        bytes += v->stored_bytes;
         struct rs_region *g = &regions[nregions++];
         g->src = at;
         g->dst = v->start;
@@ -488,6 +548,7 @@ static void stage_memory(void)
         rs_add(&keep, at, at + len);
         free(path);
     }
+    fill_all();
     uint64_t dt = now_ns() - t0;
     vlog("staged %llu MiB of memory in %.3f s\n", (unsigned long long)(bytes >> 20), dt / 1e9);
     free(launcher.r);
