@@ -38,8 +38,11 @@
  * we walk the objects after it with elf_def, taking the first that defines the
  * symbol (default version, or the requested one for dlvsym).  A plain FUNC or
  * OBJECT definition is returned as l_addr + st_value, which is what dlsym
- * returns; IFUNC and TLS symbols are passed to the real dlsym on a handle of
- * that object (dlopen(l_name, RTLD_NOLOAD)) so glibc runs the resolver.
+ * returns; for an IFUNC we call its resolver as ld.so does on x86-64; TLS
+ * symbols go to the real dlsym on a handle of that object
+ * (dlopen(l_name, RTLD_NOLOAD)).  This path calls no libc string function and
+ * no dlopen for functions, because sanitizer runtimes resolve their
+ * interceptors through dlsym(RTLD_NEXT) before those are usable.
  * RTLD_NEXT results are never substituted: the caller is an interposer asking
  * for the next definition, and handing it our wrapper would loop.
  *
@@ -131,7 +134,7 @@ struct elf_tab {
 
 static int elf_tab_of(const struct link_map *l, struct elf_tab *t)
 {
-    memset(t, 0, sizeof *t);
+    *t = (struct elf_tab){ 0 };
     if (!l->l_ld) return -1;
     t->base = l->l_addr;
     for (const ElfW(Dyn) *d = l->l_ld; d->d_tag != DT_NULL; d++) {
@@ -152,6 +155,15 @@ static int elf_tab_of(const struct link_map *l, struct elf_tab *t)
     return t->sym && t->str && (t->gnuhash || t->hash) ? 0 : -1;
 }
 
+/* Our own compare: the dlsym path can run inside another runtime's start-up
+ * (a sanitizer resolving its interceptors through dlsym(RTLD_NEXT)) while
+ * that runtime's own strcmp interceptor is not usable yet. */
+static int str_eq(const char *a, const char *b)
+{
+    while (*a && *a == *b) { a++; b++; }
+    return *a == *b;
+}
+
 static int elf_sym_ok(const struct elf_tab *t, uint32_t i, const char *name, const char *ver)
 {
     const ElfW(Sym) *s = &t->sym[i];
@@ -162,7 +174,7 @@ static int elf_sym_ok(const struct elf_tab *t, uint32_t i, const char *name, con
         type != STT_GNU_IFUNC && type != STT_TLS && type != STT_COMMON)
         return 0;
     if (s->st_value == 0 && type != STT_TLS) return 0;
-    if (strcmp(t->str + s->st_name, name)) return 0;
+    if (!str_eq(t->str + s->st_name, name)) return 0;
     if (!t->versym) return 1;                 /* unversioned object matches any request */
     ElfW(Half) v = t->versym[i];
     if ((v & 0x7fff) == 0) return 0;          /* local */
@@ -172,7 +184,7 @@ static int elf_sym_ok(const struct elf_tab *t, uint32_t i, const char *name, con
          vd = vd->vd_next ? (const void *)((const char *)vd + vd->vd_next) : NULL) {
         if (vd->vd_ndx != (v & 0x7fff)) continue;
         const ElfW(Verdaux) *a = (const void *)((const char *)vd + vd->vd_aux);
-        return !strcmp(t->str + a->vda_name, ver);
+        return str_eq(t->str + a->vda_name, ver);
     }
     return 0;
 }
@@ -274,9 +286,16 @@ static void *first_def_after(struct link_map *after, const char *name, const cha
         const ElfW(Sym) *s = elf_def(l, name, ver, &base);
         if (!s) continue;
         int type = ELF64_ST_TYPE(s->st_info);
-        if (type != STT_GNU_IFUNC && type != STT_TLS) return (void *)(base + s->st_value);
-        /* Needs glibc: IFUNC resolver or the thread's TLS block. */
-        if (!g_real_dlsym) return NULL;   /* dlsym/dlvsym themselves are plain functions */
+        if (type == STT_GNU_IFUNC) {
+            /* What ld.so does on x86-64: call the resolver, no arguments.
+             * Done here rather than through dlopen + dlsym, which a sanitizer
+             * runtime resolving its interceptors cannot use yet. */
+            void *(*resolver)(void) = (void *(*)(void))(base + s->st_value);
+            return resolver();
+        }
+        if (type != STT_TLS) return (void *)(base + s->st_value);
+        /* TLS: the address is per thread; only glibc knows the block. */
+        if (!g_real_dlsym) return NULL;
         void *h = dlopen(l->l_name, RTLD_LAZY | RTLD_NOLOAD);
         if (!h) return NULL;
         void *r = ver ? g_real_dlvsym(h, name, ver) : g_real_dlsym(h, name);

@@ -241,12 +241,16 @@ static int mem_setup(void)
     if (g_memfd < 0 || ftruncate(g_memfd, (off_t)g_mem_size)) return -1;
     g_backing = mmap(NULL, g_mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, g_memfd, 0);
     if (g_backing == MAP_FAILED) { g_backing = NULL; return -1; }
-    void *va = mmap((void *)g_va_base, g_va_size, PROT_NONE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-    if (va == MAP_FAILED) return -1;
-    if ((uintptr_t)va != g_va_base) { munmap(va, g_va_size); return -1; }
-    g_va_mapped = 1;
-    return 0;
+    /* At initialisation the driver picks the range (the default, else the next
+     * free TiB); a restore must get exactly the same one back. */
+    for (int tries = g_inited ? 1 : 16; tries > 0; tries--) {
+        void *va = mmap((void *)g_va_base, g_va_size, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (va != MAP_FAILED && (uintptr_t)va == g_va_base) { g_va_mapped = 1; return 0; }
+        if (va != MAP_FAILED) munmap(va, g_va_size);
+        g_va_base += 1ull << 40;
+    }
+    return -1;
 }
 
 static void mem_teardown(void)
