@@ -75,6 +75,33 @@ static char *find_lib(void)
     return p;
 }
 
+/* execvp's answer, found before anything is printed: 0, -ENOENT or -EACCES. */
+static int find_prog(const char *prog)
+{
+    if (strchr(prog, '/')) {
+        if (access(prog, F_OK) < 0) return -ENOENT;
+        return access(prog, X_OK) < 0 || ck_is_dir(prog) ? -EACCES : 0;
+    }
+    const char *path = getenv("PATH");
+    int seen = 0;
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *p = path;; ) {
+        const char *colon = strchr(p, ':');
+        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+        char full[PATH_MAX];
+        if (dl + strlen(prog) + 2 < sizeof full) {
+            snprintf(full, sizeof full, "%.*s%s%s", (int)dl, p, dl ? "/" : "", prog);
+            if (access(full, F_OK) == 0) {
+                if (access(full, X_OK) == 0 && !ck_is_dir(full)) return 0;
+                seen = 1;
+            }
+        }
+        if (!colon) break;
+        p = colon + 1;
+    }
+    return seen ? -EACCES : -ENOENT;
+}
+
 static int set_env(const char *k, const char *v)
 {
     if (setenv(k, v, 1) < 0) {
@@ -112,6 +139,11 @@ int cmd_run(int argc, char **argv)
     }
     if (optind >= argc) return ck_usage_err("no program given (ckpt run [options] -- PROG ARGS...)");
     char **prog = argv + optind;
+    int fr = find_prog(prog[0]);
+    if (fr < 0) {
+        ck_err("cannot run %s: %s", prog[0], strerror(-fr));
+        return fr == -ENOENT ? EX_NOTFOUND : EX_NOEXEC;
+    }
 
     if (interval) {
         double s;

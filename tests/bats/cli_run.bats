@@ -75,7 +75,8 @@ start_fake() {
     run env CKPT_LIB="$FAKELIB" "$CKPT" run -- sh -c 'exit 7'
     [ "$status" -eq 7 ]
     run -127 env CKPT_LIB="$FAKELIB" "$CKPT" run -- ./no-such-program
-    [[ "$output" == *"ckpt run: cannot run ./no-such-program: No such file or directory"* ]]
+    [ "$output" = "ckpt run: cannot run ./no-such-program: No such file or directory" ]
+    run -127 env CKPT_LIB="$FAKELIB" PATH=/nonexistent "$CKPT" run -- ls
     touch notexec
     run -126 env CKPT_LIB="$FAKELIB" "$CKPT" run -- ./notexec
     run env CKPT_LIB="$WORK/missing.so" "$CKPT" run -- true
