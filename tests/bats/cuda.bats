@@ -228,3 +228,22 @@ dump_has() {
     [[ "$output" == *"retry=0 state=2"* ]]
     [[ "$output" == *"after=0 state=0"* ]]
 }
+
+@test "CKPT_LOG=debug: lookups, tracking and the pointer-identity self-test are logged" {
+    run timeout 30 env LD_PRELOAD="$LIB" CKPT_LOG=debug CKPT_CUDA_SELFTEST=1 "$CP/cuda_lcuda"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"cuda: driver libcuda.so.1 resolved"* ]]
+    [[ "$output" == *"cuda: selftest: cuMemcpyHtoD_v2_ptds ok"* ]]
+    [[ "$output" == *"cuda: track alloc key=0x"*" size=16384"* ]]
+    [[ "$output" != *"selftest: "*" but "* ]]
+}
+
+@test "an AddressSanitizer program under libckpt: the sanitizer's start-up dlsym calls work" {
+    asan=$(gcc -print-file-name=libasan.so 2>/dev/null)
+    [ -f "$asan" ] || skip "no libasan"
+    run timeout 30 env ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$asan $LIB" CKPT_CUDA_DUMP="$DUMP" "$CP/cuda_lcuda_asan"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"RESULT ok"* ]]
+    dump_has "tracked ctx=1 alloc=5 "
+}

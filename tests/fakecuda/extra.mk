@@ -11,13 +11,14 @@
 #                                       executable is the interposer), the others
 #                                       with -lcuda against the fake; cuda_lcuda is
 #                                       also built with -DTEST_PTDS as cuda_lcuda_ptds
+#                                       and with -fsanitize=address as cuda_lcuda_asan
 # Nothing here needs the CUDA toolkit.
 
 FAKECUDA_DIR := $(O)/tests/fakecuda
 FAKECUDA     := $(FAKECUDA_DIR)/libcuda.so.1
 CUDAPROG_SRCS := $(wildcard tests/cudaprogs/*.c)
 CUDAPROG_BINS := $(CUDAPROG_SRCS:tests/cudaprogs/%.c=$(O)/tests/cudaprogs/%) \
-                 $(O)/tests/cudaprogs/cuda_lcuda_ptds
+                 $(O)/tests/cudaprogs/cuda_lcuda_ptds $(O)/tests/cudaprogs/cuda_lcuda_asan
 CUDA_TEST_CFLAGS := -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wno-unused-parameter -I.
 
 $(FAKECUDA): tests/fakecuda/fakecuda.c cuda_hooks/cuda_decls.h
@@ -47,6 +48,12 @@ $(O)/tests/cudaprogs/%_ckf: tests/cudaprogs/%_ckf.c cuda_hooks/cuda_state.h $(FO
 $(O)/tests/cudaprogs/cuda_lcuda_ptds: tests/cudaprogs/cuda_lcuda.c tests/cudaprogs/cuprog.h $(FAKECUDA)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -DTEST_PTDS -o $@ $< -L$(FAKECUDA_DIR) -lcuda -pthread
+
+# The same program with AddressSanitizer: sanitizer runtimes resolve their
+# interceptors through dlsym(RTLD_NEXT) at start-up, through libckpt's dlsym.
+$(O)/tests/cudaprogs/cuda_lcuda_asan: tests/cudaprogs/cuda_lcuda.c tests/cudaprogs/cuprog.h $(FAKECUDA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -fsanitize=address -o $@ $< -L$(FAKECUDA_DIR) -lcuda -ldl -pthread
 
 $(O)/tests/cudaprogs/%: tests/cudaprogs/%.c tests/cudaprogs/cuprog.h $(FAKECUDA)
 	@mkdir -p $(dir $@)
