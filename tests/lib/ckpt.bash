@@ -63,11 +63,14 @@ ck_random_moment() {
 
 ck_sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 
-# ck_latest D - prints the resolved target of D/latest, or nothing.
+# ck_latest D - prints the checkpoint file D/latest names, or nothing.
+# (Not readlink -f: while `latest` is being replaced it can be absent for an
+# instant, and readlink -f then prints the path of the link itself.)
 ck_latest() {
-    local t
-    t=$(readlink -f "$1/latest" 2>/dev/null) || return 0
-    [ -f "$t" ] && echo "$t"
+    local l
+    l=$(readlink "$1/latest" 2>/dev/null) || return 0
+    case "$l" in /*) ;; *) l=$1/$l ;; esac
+    [ -f "$l" ] && echo "$l"
     return 0
 }
 
