@@ -846,11 +846,18 @@ static int write_vmas_and_fileids(ckf_writer *w)
 
 /* ---- the writer process -------------------------------------------------------------- */
 
+/* A container error, with the system's reason for I/O failures. */
+static const char *ckf_reason(int err)
+{
+    if (err == -CKF_E_IO && ckf_last_errno()) return strerror(ckf_last_errno());
+    return ckf_strerror(err);
+}
+
 /* err: -errno, or a ckf error when ckf_err is set. */
 static void fail2(const char *what, int err, int ckf_err) __attribute__((noreturn));
 static void fail2(const char *what, int err, int ckf_err)
 {
-    ck_err("checkpoint %u failed: %s: %s", ck.seq, what, ckf_err ? ckf_strerror(err) : strerror(-err));
+    ck_err("checkpoint %u failed: %s: %s", ck.seq, what, ckf_err ? ckf_reason(err) : strerror(-err));
     ck_sys1(SYS_exit_group, 2);
     __builtin_unreachable();
 }
@@ -936,7 +943,7 @@ void ck_writer_main(void)
             ckdir_abort(&tx);
             ck_err("checkpoint %u failed: saving %lx-%lx %s: %s", ck.seq,
                    (unsigned long)vmas[i].v.start, (unsigned long)vmas[i].v.end, vmas[i].path,
-                   ckf_strerror(r));
+                   ckf_reason(r));
             ck_sys1(SYS_exit_group, 2);
         }
     }
