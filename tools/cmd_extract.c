@@ -116,9 +116,10 @@ static int find_region(ck_image *im, const char *name, uint64_t *addr, uint64_t 
             return -1;
         }
         if (l >= sizeof rg) {
+            size_t rl;
+            const char *rn = ckc_region_name(buf, l, &rl);
             memcpy(&rg, buf, sizeof rg);
-            if (rg.name_len <= l - sizeof rg && rg.name_len == nl &&
-                memcmp(buf + sizeof rg, name, nl) == 0) {
+            if (rl == nl && memcmp(rn, name, nl) == 0) {
                 *addr = ckf_reader_entry(im->r, (size_t)i)->key;
                 *len = rg.len;
                 free(buf);

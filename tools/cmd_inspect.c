@@ -820,17 +820,18 @@ static void show_regions(insp *s)
         if (!buf) { chunk_err(s, (size_t)i, err); continue; }
         if (len < sizeof rg) { malformed(s, (size_t)i, "short"); free(buf); continue; }
         memcpy(&rg, buf, sizeof rg);
-        if (rg.name_len > len - sizeof rg) { malformed(s, (size_t)i, "name length"); free(buf); continue; }
+        size_t nl;
+        const char *name = ckc_region_name(buf, len, &nl);
         if (s->json) {
             cj_obj(&s->j, NULL);
-            cj_strn(&s->j, "name", buf + sizeof rg, rg.name_len);
+            cj_strn(&s->j, "name", name, nl);
             cj_hex(&s->j, "address", addr);
             cj_u64(&s->j, "length", rg.len);
             cj_obj_end(&s->j);
         } else {
             if (!any) fputs("\nregions:\n", s->o);
             fputs("  ", s->o);
-            ck_put_safe(s->o, buf + sizeof rg, rg.name_len);
+            ck_put_safe(s->o, name, nl);
             fprintf(s->o, " at 0x%llx, %llu bytes (%s)\n", (unsigned long long)addr,
                     (unsigned long long)rg.len, ck_human(rg.len, h));
         }

@@ -31,16 +31,27 @@ enum {
 };
 
 /* ---- named user regions (CKF_T_REGION) ---------------------------------------------
- * Proposed for ckc.h; defined here until it lands there.  Chunk key = start address
- * of the region; payload = this fixed part followed by name_len bytes of name (not
- * NUL-terminated, UTF-8, no '\0').  Readers accept payloads longer than
- * 16 + name_len (future fields go after the name). */
+ * Proposed for ckc.h (it is what libckpt writes); defined here until it lands there.
+ * Chunk key = start address of the region; payload = this fixed part followed by
+ * the name (UTF-8, not NUL-terminated): the name runs to the end of the payload or
+ * to a NUL byte, whichever comes first; bytes after such a NUL are reserved for
+ * future fields and ignored by this reader. */
 typedef struct ckc_region {
     uint64_t len;          /* length in bytes */
-    uint32_t flags;        /* reserved, 0 */
-    uint32_t name_len;     /* bytes of name following this struct */
+    /* char name[] follows */
 } ckc_region;
-_Static_assert(sizeof(ckc_region) == 16, "ckc_region layout");
+_Static_assert(sizeof(ckc_region) == 8, "ckc_region layout");
+
+/* The name of a region payload (pointer into buf) and its length. */
+static inline const char *ckc_region_name(const void *buf, size_t len, size_t *nlen)
+{
+    const char *n = (const char *)buf + sizeof(ckc_region);
+    size_t max = len - sizeof(ckc_region);
+    size_t l = 0;
+    while (l < max && n[l]) l++;
+    *nlen = l;
+    return n;
+}
 
 /* ---- ckpt.c ------------------------------------------------------------------------ */
 extern const char *ck_cmd;           /* current subcommand, for messages */

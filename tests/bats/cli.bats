@@ -288,7 +288,7 @@ assert list(u) == [(i * 7) & 255 for i in range(16, 24)], list(u)
     [ "$(wc -l < "$WORK/err")" -eq 7 ]  # ...but seven payloads are wrong
     grep -q "vmas chunk 1 is malformed" "$WORK/err"
     grep -q "thread chunk 2 is malformed (frame count)" "$WORK/err"
-    grep -q "region chunk 7 is malformed (name length)" "$WORK/err"
+    grep -q "region chunk 7 is malformed (short)" "$WORK/err"
     "$CKPT" inspect --json "$FX/malformed.ckpt" 2>/dev/null | "$(cli_python)" -m json.tool >/dev/null
     run "$CKPT" diff "$FX/malformed.ckpt" "$FX/a.ckpt"
     [ "$status" -eq 1 ]

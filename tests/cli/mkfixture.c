@@ -376,10 +376,11 @@ static void chunk_fileids(ckf_writer *w)
 static void region(ckf_writer *w, uint64_t addr, uint64_t len, const char *name)
 {
     char buf[128];
-    ckc_region r = { len, 0, (uint32_t)strlen(name) };
+    ckc_region r = { len };
+    size_t nl = strlen(name);
     memcpy(buf, &r, sizeof r);
-    memcpy(buf + sizeof r, name, r.name_len);
-    add(w, CKF_T_REGION, addr, buf, sizeof r + r.name_len);
+    memcpy(buf + sizeof r, name, nl);
+    add(w, CKF_T_REGION, addr, buf, sizeof r + nl);
 }
 
 /* A CKF_T_CUDA payload as cuda_hooks writes it: one device, a context, two
@@ -611,8 +612,7 @@ static void write_malformed(void)
     add(w, CKF_T_SIGNALS, 0, junk, 16);                        /* short */
     add(w, CKF_T_TIMERS, 0, junk, 8);
     add(w, CKF_T_RLIMITS, 0, junk, 8);
-    ckc_region rg = { 8, 0, 1000 };                            /* name runs past the end */
-    add(w, CKF_T_REGION, 0x1000, &rg, sizeof rg);
+    add(w, CKF_T_REGION, 0x1000, junk, 5);                     /* shorter than ckc_region */
     add(w, CKF_T_NOTE, 0, "no-equals-sign\n=\n\n", 19);
     add(w, 0x0123, 7, junk, 5);                                /* unknown, not critical */
     add(w, CKF_T_CUDA, 0, junk, sizeof junk);                  /* not a ckcu image */
