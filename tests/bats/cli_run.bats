@@ -213,3 +213,30 @@ start_fake() {
     [ "$(stat -c %a "$second")" = 600 ]
     [ "$(stat -c %a "$WORK/ck")" = 700 ]
 }
+
+@test "real checkpoints: a region registered by the program extracts by name" {
+    [ -f "$CKPT_BUILD/lib/libckpt.so" ] || skip "libckpt.so not built"
+    cd "$WORK"
+    "$CKPT" run --dir "$WORK/ck" -- "$CKPT_BUILD/tests/cli/regionprog" "$WORK/ready" \
+        >"$WORK/out" 2>"$WORK/err" 3>&- &
+    PID=$!
+    PIDS+=("$PID")
+    for _ in $(seq 100); do [ -e "$WORK/ready" ] && break; sleep 0.05; done
+    run "$CKPT" signal "$PID" --wait --timeout 30
+    [ "$status" -eq 0 ] || skip "libckpt did not produce a checkpoint: $output"
+    run "$CKPT" inspect "$WORK/ck"
+    [[ "$output" == *"regions:"*"  field at 0x"*", 8000 bytes (7.8 KiB)"* ]]
+    "$CKPT" extract "$WORK/ck" --region field -o "$WORK/f.bin"
+    "$(cli_python)" - "$WORK/f.bin" <<'PY'
+import struct, sys
+v = struct.unpack('<1000d', open(sys.argv[1], 'rb').read())
+assert all(v[i] == i * 1.5 for i in range(1000)), v[:4]
+PY
+    py=$(cli_numpy_python) || skip "numpy not installed"
+    "$CKPT" extract "$WORK/ck" --region field --as f64 --shape 10x100 -o "$WORK/f.npy"
+    "$py" -c "
+import numpy as np
+a = np.load('$WORK/f.npy')
+assert a.shape == (10, 100) and (a.ravel() == np.arange(1000) * 1.5).all()
+"
+}
