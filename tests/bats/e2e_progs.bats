@@ -98,3 +98,7 @@ prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
     ck_roundtrip "$WORK" sigign "$PROGS/sigign" "$(ck_pick 130 350)"
     grep -q 'ignored at start=yes at end=yes' "$WORK/ref.out"
 }
+
+@test "sleeper: checkpoint while blocked in nanosleep/read; pipe between threads" {
+    ck_roundtrip "$WORK" sleeper "$PROGS/sleeper" "$(ck_pick 50 120)"
+}
