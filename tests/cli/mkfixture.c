@@ -616,6 +616,7 @@ static void write_malformed(void)
     add(w, CKF_T_NOTE, 0, "no-equals-sign\n=\n\n", 19);
     add(w, 0x0123, 7, junk, 5);                                /* unknown, not critical */
     add(w, CKF_T_CUDA, 0, junk, sizeof junk);                  /* not a ckcu image */
+    add(w, 0x8123, 0, junk, 3);                                /* unknown, critical */
     addmem(w, 0x1000, junk, sizeof junk);
     close_simple(w, f);
 }
