@@ -35,10 +35,10 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/ckpt-demo.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 cd "$W"
 
-say "1) reference: $O/demo/sim $SIM_ARGS, uninterrupted (progress on stderr)"
+say "1) reference: $O/demo/sim $SIM_ARGS, uninterrupted"
 t0=$(now_ms)
 # shellcheck disable=SC2086
-"$SIM" $SIM_ARGS >reference.txt
+"$SIM" $SIM_ARGS >reference.txt 2>reference.err
 ref_ms=$(( $(now_ms) - t0 ))
 echo "   result: $(cat reference.txt)"
 echo "   took ${ref_ms} ms"
@@ -72,8 +72,10 @@ echo "   kill -9 $pid   (the program is gone: it printed $(wc -c <interrupted.tx
 
 say "3) restore: $O/bin/ckpt-restore ckpt/latest   (it carries on from the checkpoint)"
 t0=$(now_ms)
-"$RESTORE" ckpt/latest >restored.txt
-echo "   result: $(cat restored.txt)"
+status=0
+"$RESTORE" ckpt/latest >restored.txt 2>restored.err || status=$?
+sed 's/^/   | /' restored.err
+echo "   exit status $status; result: $(cat restored.txt)"
 echo "   took $(( $(now_ms) - t0 )) ms (the reference took ${ref_ms} ms for the whole run)"
 
 say "4) compare"
