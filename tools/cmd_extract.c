@@ -91,10 +91,10 @@ static int write_npy_header(int fd, const char *descr, const uint64_t *dims, int
     size_t total = 10 + (size_t)dl + 1;
     size_t pad = (64 - total % 64) % 64;
     size_t hl = (size_t)dl + pad + 1;
-    if (hl > 65535) return -EINVAL;
+    char hdr[600];
+    if (dl < 0 || (size_t)dl >= sizeof dict || hl > sizeof hdr) return -EINVAL;
     unsigned char pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                               (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8) };
-    char hdr[600];
     memcpy(hdr, dict, (size_t)dl);
     memset(hdr + dl, ' ', pad);
     hdr[(size_t)dl + pad] = '\n';

@@ -69,7 +69,7 @@ int ck_parse_signal(const char *s)
     size_t i;
     if (!s || !*s) return -1;
     if (ck_parse_u64(s, &n) == 0) return (n >= 1 && n <= 64) ? (int)n : -1;
-    for (i = 0; s[i] && i < sizeof up - 1; i++) up[i] = (char)toupper((unsigned char)s[i]);
+    for (i = 0; i < sizeof up - 1 && s[i]; i++) up[i] = (char)toupper((unsigned char)s[i]);
     up[i] = '\0';
     const char *p = strncmp(up, "SIG", 3) == 0 ? up + 3 : up;
     if (strncmp(p, "RTMIN", 5) == 0) {
