@@ -58,6 +58,14 @@ dump_has() {
     dump_has "tracked ctx=1 alloc=5 "
 }
 
+@test "300000 allocate/free pairs: the table stays exact (tombstone rebuilds)" {
+    hooked "$CP/cuda_lcuda" churn 300000
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"RESULT ok kept=300"* ]]
+    dump_has "tracked ctx=1 alloc=305 "
+    dump_has "calls cuMemFree_v2=299700$"
+}
+
 @test "per-thread default stream build: only the _ptds/_ptsz wrappers run" {
     hooked "$CP/cuda_lcuda_ptds"
     echo "$output"

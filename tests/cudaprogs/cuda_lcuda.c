@@ -8,6 +8,7 @@
  *   cuda_lcuda managed     also allocates managed memory (the gate must refuse)
  *   cuda_lcuda deref      dereferences a device pointer on the host (must fault)
  *   cuda_lcuda reset      simulated driver reset: old handles must be refused
+ *   cuda_lcuda churn N    N allocate/free pairs, every 1000th buffer kept
  *   cuda_lcuda loop N MS   N iterations of kernels MS ms apart (checkpoint tests);
  *                          checks buffers and the module global at the end
  * Prints "RESULT ok ..." on success, exits 1 on any mismatch.
@@ -83,6 +84,17 @@ int main(int argc, char **argv)
     CK(cuMemcpyDtoH_v2(hc, va, sizeof hc));
     if (memcmp(hc, ha, sizeof ha)) { fprintf(stderr, "VMM copy mismatch\n"); return 1; }
 
+    if (!strcmp(mode, "churn")) {
+        int iters = argc > 2 ? atoi(argv[2]) : 200000, kept = 0;
+        for (int i = 0; i < iters; i++) {
+            ckcu_deviceptr_t p;
+            CK(cuMemAlloc_v2(&p, 256));
+            if (i % 1000 == 0) kept++;
+            else CK(cuMemFree_v2(p));
+        }
+        printf("RESULT ok kept=%d\n", kept);
+        return 0;
+    }
     if (!strcmp(mode, "deref")) {
         printf("reading device memory from the host\n");
         fflush(stdout);
