@@ -102,3 +102,12 @@ prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
 @test "sleeper: checkpoint while blocked in nanosleep/read; pipe between threads" {
     ck_roundtrip "$WORK" sleeper "$PROGS/sleeper" "$(ck_pick 50 120)"
 }
+
+@test "sparse: large mappings only partly populated at the checkpoint" {
+    ck_roundtrip "$WORK" sparse "$PROGS/sparse" "$(ck_pick 128 512)" "$(ck_pick 40 100)"
+}
+
+@test "stackgrow: the main stack grows deeper after restore" {
+    ck_roundtrip "$WORK" stackgrow "$PROGS/stackgrow" "$(ck_pick 40 100)"
+    grep -q 'frames=ok' "$WORK/ref.out"
+}
