@@ -49,7 +49,10 @@ void ckpt_cuda_atfork_child(void);
 /* Device data copies (CKPT_CUDA_DATA=1).  After a successful
  * ckpt_cuda_before_checkpoint, buffer i (0, 1, ...) is a host copy of a tracked
  * device buffer: *dptr its device address (the CKF_T_CUDA_DATA chunk key),
- * *host and *len the copy.  Returns 0, or -ENOENT past the last buffer.
+ * *host and *len the copy.  The copies are taken after synchronising every
+ * tracked context but before Lock, while the program still runs: they match
+ * the CPU image only if no kernel was launched in between (the driver's own
+ * checkpoint, not these copies, is what a restore uses).  Returns 0, or -ENOENT past the last buffer.
  * Async-signal-safe; the copies live in anonymous mappings of our own which the
  * capture may skip (ckpt_cuda_data_range tells which). */
 int  ckpt_cuda_data_get(size_t i, uint64_t *dptr, const void **host, size_t *len);

@@ -57,7 +57,7 @@ void *cu_subst(void *p);
 /* The function a wrapper must call; counts the call. NULL if absent. */
 static inline void *cu_fn(int i)
 {
-    if (__builtin_expect(!cu_ready, 0)) cu_resolve(1);
+    if (__builtin_expect(!__atomic_load_n(&cu_ready, __ATOMIC_ACQUIRE), 0)) cu_resolve(1);
     if (__builtin_expect(cu_counting, 0)) __atomic_fetch_add(&cu_calls[i], 1, __ATOMIC_RELAXED);
     return cu_next[i];
 }
@@ -65,7 +65,7 @@ static inline void *cu_fn(int i)
 #define CU_REAL(n) ((ckcu_pfn_##n)cu_real(CUI_##n))
 static inline void *cu_real(int i)
 {
-    if (__builtin_expect(!cu_ready, 0)) cu_resolve(1);
+    if (__builtin_expect(!__atomic_load_n(&cu_ready, __ATOMIC_ACQUIRE), 0)) cu_resolve(1);
     return cu_next[i];
 }
 /* Result for a variant the driver does not export. */

@@ -384,7 +384,7 @@ CK_HIDDEN int cu_resolve(int load)
 
 CK_HIDDEN void *cu_subst(void *p)
 {
-    if (!p || !cu_ready || cu_mode == CU_MODE_OFF) return p;
+    if (!p || !__atomic_load_n(&cu_ready, __ATOMIC_ACQUIRE) || cu_mode == CU_MODE_OFF) return p;
     for (int i = 0; i < CUI__COUNT; i++)
         if (cu_ident[i] == p) return cu_wrap[i];
     return p;
