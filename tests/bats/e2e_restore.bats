@@ -51,7 +51,9 @@ count_ckpts() {
     # on schedule: not all at once, and not one per second either
     set -- $times
     [ $(( $3 - $1 )) -ge 500 ] || ck_fail "3 checkpoints within $(( $3 - $1 )) ms: faster than the interval"
-    [ $(( $3 - $1 )) -le 2400 ] || ck_fail "2 intervals took $(( $3 - $1 )) ms (expected about 800)"
+    # (allowing for a loaded machine: the reference normally takes about 2.7 s)
+    local slack=$(( $(cat "$WORK/ref.ms") > 2700 ? $(cat "$WORK/ref.ms") : 2700 ))
+    [ $(( $3 - $1 )) -le $(( 2400 * slack / 2700 )) ] || ck_fail "2 intervals took $(( $3 - $1 )) ms (expected about 800)"
     ck_need_restore
     ck_restore "$WORK/run" "$WORK/run.ck/latest"
     ck_compare "$WORK" run

@@ -15,7 +15,8 @@
 #   CKPT_TEST_FULL=1    big sizes and more repetitions (local runs)
 #   CKPT_TEST_REPEAT=N  random moments per program (default 2, 5 with FULL)
 #   CKPT_TEST_SEED=S    seed for $RANDOM, printed by every test for reproduction
-#   CKPT_TEST_TIMEOUT=S how long to wait for a checkpoint or a restored run (30)
+#   CKPT_TEST_TIMEOUT=S how long to wait for a checkpoint, or a restored run
+#                       beyond 3x the reference run time (default 60)
 #   CKPT_TEST_REQUIRE=1 fail instead of skipping when the probe finds that
 #                       checkpoint or restore does not work
 #
@@ -34,7 +35,7 @@ PROGS=$CKPT_BUILD/tests/progs
 LIBCKPT=$CKPT_BUILD/lib/libckpt.so
 RESTORER=$CKPT_BUILD/bin/ckpt-restore
 PY=/usr/bin/python3
-CK_TIMEOUT=${CKPT_TEST_TIMEOUT:-30}
+CK_TIMEOUT=${CKPT_TEST_TIMEOUT:-60}
 if [ "${CKPT_TEST_FULL:-0}" = 1 ]; then
     CK_REPEAT=${CKPT_TEST_REPEAT:-5}
 else
@@ -173,9 +174,10 @@ ck_restore_bg() {
 }
 
 # ck_restore PREFIX TARGET [TIMEOUT_S] - restores and waits; CK_RC = exit status.
+# The default timeout allows 3x the last reference run (machines get loaded).
 ck_restore() {
     ck_restore_bg "$1" "$2"
-    ck_wait_pid "$CK_RPID" "${3:-$CK_TIMEOUT}"
+    ck_wait_pid "$CK_RPID" "${3:-$((CK_TIMEOUT + ${CK_REF_MS:-0} * 3 / 1000))}"
 }
 
 # ck_prepare WD - creates WD and runs the test's CK_PREPARE function in it.
@@ -196,6 +198,7 @@ ck_reference() {
         cache=$BATS_RUN_TMPDIR/ckref-$(echo "$* ${CK_SIGIGN:-}" | md5sum | cut -c1-16)
         if [ -f "$cache/ref.rc" ]; then
             cp "$cache"/ref.* "$work/"
+            CK_REF_MS=$(cat "$work/ref.ms")
             echo "# reference (from this run's cache): $* -> exit $(cat "$work/ref.rc") in $(cat "$work/ref.ms") ms"
             return 0
         fi
@@ -207,6 +210,7 @@ ck_reference() {
      [ -n "${CK_SIGIGN:-}" ] && trap '' ${CK_SIGIGN}
      exec "$@") </dev/null >"$work/ref.out" 2>"$work/ref.err" 3>&- || rc=$?
     echo $(( $(ck_now_ms) - t0 )) >"$work/ref.ms"
+    CK_REF_MS=$(cat "$work/ref.ms")
     echo "$rc" >"$work/ref.rc"
     echo "# reference: $* -> exit $rc in $(cat "$work/ref.ms") ms"
     if [ "$rc" != "${CK_REF_RC:-0}" ] || [ ! -s "$work/ref.out" ]; then
@@ -293,7 +297,7 @@ ck_roundtrip() {
             echo "FAIL: $label, repeat $i, checkpoint at ${moment} ms: checkpoint not taken"
             failed=1; continue
         fi
-        if ! ck_restore "$work/r$i" "$CK_CKPT" $((CK_TIMEOUT + ref_ms / 250)); then
+        if ! ck_restore "$work/r$i" "$CK_CKPT"; then
             ck_show "$work/r$i.rerr"
             echo "FAIL: $label, repeat $i, checkpoint at ${CK_MOMENT} ms: restored run did not finish in time"
             failed=1; continue
