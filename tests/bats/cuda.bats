@@ -255,3 +255,21 @@ dump_has() {
     [[ "$output" == *"RESULT ok"* ]]
     dump_has "tracked ctx=1 alloc=5 "
 }
+
+@test "gate: IPC handles, a second GPU, MIG and MPS are each refused with their reason" {
+    run timeout 20 "$CP/cuda_orch_hooked" gate
+    [[ "$output" == *"gate=0 ok"* ]]
+    run timeout 20 "$CP/cuda_orch_hooked" gate ipc
+    echo "$output"
+    [[ "$output" == *"gate=-1 checkpoint refused: CUDA IPC or shareable memory handles were used"* ]]
+    run timeout 20 env FAKECUDA_DEVICES=2 "$CP/cuda_orch_hooked" gate multigpu
+    echo "$output"
+    [[ "$output" == *"gate=-1 checkpoint refused: more than one GPU (or peer access) is in use"* ]]
+    run timeout 20 env FAKECUDA_MIG=1 "$CP/cuda_orch_hooked" gate
+    echo "$output"
+    [[ "$output" == *"gate=-1 checkpoint refused: the program runs on a MIG instance"* ]]
+    mkdir -p "$WORK/mps" && touch "$WORK/mps/control"
+    run timeout 20 env CUDA_MPS_PIPE_DIRECTORY="$WORK/mps" "$CP/cuda_orch_hooked" gate
+    echo "$output"
+    [[ "$output" == *"gate=-1 checkpoint refused: the program is an MPS client"* ]]
+}

@@ -11,6 +11,7 @@
  *   noapi        a driver without cuCheckpointProcess* is refused clearly
  *   restorefail  a failing Restore is reported (and stays failed: 304)
  *   locktimeout  a call stuck in the driver makes Lock time out, not hang
+ *   gate [ipc|multigpu]  prints the gate's verdict after the optional action
  */
 #include "tests/cudaprogs/cuprog.h"
 #include "cuda_hooks/cuda_ckpt.h"
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 CUr cuMemGetInfo_v2(size_t *, size_t *);
+CUr cuIpcGetMemHandle(ckcu_ipc_handle_t *, ckcu_deviceptr_t);
 CUr cuLaunchKernel(ckcu_function_t, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                    unsigned, ckcu_stream_t, void **, void **);
 
@@ -188,6 +190,17 @@ int main(int argc, char **argv)
         printf("after_checkpoint=%d %s\n", r, why);
         r = ckpt_cuda_after_checkpoint(why, sizeof why);
         printf("again=%d %s state=%d\n", r, why, state());
+    } else if (!strcmp(mode, "gate")) {
+        const char *act = argc > 2 ? argv[2] : "";
+        if (!strcmp(act, "ipc")) {
+            ckcu_ipc_handle_t ih;
+            CK(cuIpcGetMemHandle(&ih, a));
+        } else if (!strcmp(act, "multigpu")) {
+            ckcu_ctx_t c1;
+            CK(cuDevicePrimaryCtxRetain(&c1, 1));
+        }
+        int g = ckpt_cuda_gate(why, sizeof why);
+        printf("gate=%d %s\n", g == -ENOTSUP ? -1 : g, g ? why : "ok");
     } else if (!strcmp(mode, "locktimeout")) {
         pthread_t t;
         pthread_create(&t, NULL, hold, NULL);
