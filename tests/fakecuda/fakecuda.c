@@ -551,8 +551,8 @@ static void run_kernel(struct op *o)
     int n = (int)(uint32_t)o->args[1];
     if (!strcmp(name, "vadd")) {
         n = (int)(uint32_t)o->args[3];
-        float *a = (float *)xlate(o->args[0], (uint64_t)n * 4), *b = (float *)xlate(o->args[1], (uint64_t)n * 4);
-        float *c = (float *)xlate(o->args[2], (uint64_t)n * 4);
+        float *a = (float *)(void *)xlate(o->args[0], (uint64_t)n * 4), *b = (float *)(void *)xlate(o->args[1], (uint64_t)n * 4);
+        float *c = (float *)(void *)xlate(o->args[2], (uint64_t)n * 4);
         if (!a || !b || !c) { g_sticky = CKCU_ERROR_ILLEGAL_ADDRESS; return; }
         for (int i = 0; i < n; i++) c[i] = a[i] + b[i];
     } else if (!strcmp(name, "incr")) {
@@ -569,7 +569,7 @@ static void run_kernel(struct op *o)
         if (!b) { g_sticky = CKCU_ERROR_ILLEGAL_ADDRESS; return; }
         for (int i = 0; i < n; i++) b[i] = (int)(uint32_t)o->args[2];
     } else if (!strcmp(name, "scale")) {
-        float *b = (float *)xlate(o->args[0], (uint64_t)n * 4), f;
+        float *b = (float *)(void *)xlate(o->args[0], (uint64_t)n * 4), f;
         uint32_t bits = (uint32_t)o->args[2];
         memcpy(&f, &bits, 4);
         if (!b) { g_sticky = CKCU_ERROR_ILLEGAL_ADDRESS; return; }
