@@ -229,18 +229,26 @@ ck_reference() {
 # before the trigger, retries with half the delay (up to 3 times).
 ck_checkpoint_run() {
     local work=$1 name=$2 delay=$3 try; shift 3
-    for try in 1 2 3; do
+    local t0 end
+    for try in 1 2 3 4; do
         rm -rf "$work/$name.wd" "$work/$name.ck"
         ck_prepare "$work/$name.wd" || ck_fail "preparing $name.wd failed" || return 1
+        t0=$(ck_now_ms)
         ck_spawn "$work/$name.wd" "$work/$name" "$work/$name.ck" "$@"
-        ck_sleep_ms "$delay"
-        if ck_alive "$CK_PID" && kill -USR1 "$CK_PID" 2>/dev/null; then
+        # sleep until the moment, watching whether the program ends before it
+        end=""
+        while [ $(( $(ck_now_ms) - t0 )) -lt "$delay" ]; do
+            ck_alive "$CK_PID" || { end=$(( $(ck_now_ms) - t0 )); break; }
+            sleep 0.01
+        done
+        if [ -z "$end" ] && ck_alive "$CK_PID" && kill -USR1 "$CK_PID" 2>/dev/null; then
             break
         fi
         wait "$CK_PID" 2>/dev/null || true
-        echo "# $name: program finished before the trigger at ${delay} ms; retrying earlier"
-        [ "$try" = 3 ] && { ck_fail "$name: program always finished before the trigger"; return 1; }
-        delay=$((delay / 2))
+        [ -n "$end" ] || end=$delay
+        echo "# $name: program finished after ${end} ms, before the trigger at ${delay} ms (the machine is faster or less loaded than during the reference); retrying earlier"
+        [ "$try" = 4 ] && { ck_fail "$name: program always finished before the trigger"; return 1; }
+        delay=$(ck_random_moment "$end")
     done
     CK_MOMENT=$delay
     if ! CK_CKPT=$(ck_wait_latest "$work/$name.ck" "" "$CK_TIMEOUT"); then
