@@ -145,7 +145,7 @@ CK_HIDDEN int ckpt_cuda_gate(char *why, size_t whylen)
     if (!ckpt_cuda_active()) return 0;
     uint32_t b = cu_gate_bits();
     if (!b) return 0;
-    WHY("checkpoint refused: %s", cu_gate_reason(b));
+    WHY("%s", cu_gate_reason(b));
     return -ENOTSUP;
 }
 
@@ -386,22 +386,22 @@ CK_HIDDEN int ckpt_cuda_before_checkpoint(unsigned timeout_ms, char *why, size_t
     int rc = ckpt_cuda_gate(why, whylen);
     if (rc) return rc;
     if (cu_mode == CU_MODE_TRACK) {
-        WHY("checkpoint refused: CKPT_CUDA=track records CUDA state but cannot save it (use CKPT_CUDA=checkpoint)");
+        WHY("CKPT_CUDA=track records CUDA state but cannot save it (use CKPT_CUDA=checkpoint)");
         return -ENOTSUP;
     }
     if (!have_ckpt_api()) {
-        WHY("checkpoint refused: the CUDA driver (version %d) has no cuCheckpointProcess* API (driver r570 / CUDA 12.8 or newer needed)",
+        WHY("the CUDA driver (version %d) has no cuCheckpointProcess* API (driver r570 / CUDA 12.8 or newer needed)",
             cu_driver_version);
         return -ENOTSUP;
     }
     int pid = my_pid(), st;
     if ((rc = get_state(pid, &st)) == -CKCU_ERROR_NOT_SUPPORTED) {
-        WHY("checkpoint refused: the CUDA driver (version %d) does not support checkpointing here (cuCheckpointProcessGetState: CUDA_ERROR_NOT_SUPPORTED)",
+        WHY("the CUDA driver (version %d) does not support checkpointing here (cuCheckpointProcessGetState: CUDA_ERROR_NOT_SUPPORTED)",
             cu_driver_version);
         return -ENOTSUP;
     }
     if (rc || st != CKCU_PROCESS_RUNNING) {
-        WHY("checkpoint refused: the CUDA process state is %s (error %d), not RUNNING",
+        WHY("the CUDA process state is %s (error %d), not RUNNING",
             state_name(st), -rc);
         return -EBUSY;
     }

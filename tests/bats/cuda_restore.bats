@@ -25,6 +25,10 @@ teardown() {
     rm -rf "$WORK"
 }
 
+need_checkpoint() {
+    [ "${CK_CAN_CKPT:-0}" = 1 ] || skip "checkpointing not functional yet (${CK_PROBE_WHY:-probe failed})"
+}
+
 need_restore() {
     [ "${CK_CAN_RESTORE:-0}" = 1 ] || skip "ckpt-restore not functional yet (${CK_PROBE_WHY:-probe failed})"
 }
@@ -85,4 +89,17 @@ checkpoint_cuda_loop() {
     cat "$WORK/r2.rerr"; tail -2 "$WORK/r2.rout"
     [ "$CK_RC" = 0 ] || ck_fail "second restore exited $CK_RC"
     grep -q "^RESULT ok counter=40 " "$WORK/r2.rout"
+}
+
+@test "managed memory: kill -USR1 is refused with the reason in one line, the program carries on" {
+    need_checkpoint
+    CK_ENV="CKPT_LOG=info" ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$CP/cuda_lcuda" loop 15 60 managed
+    ck_wait_line "$WORK/run.out" "^iteration 3\$" 20 || ck_fail "no progress"
+    kill -USR1 "$CK_PID"
+    ck_wait_pid "$CK_PID" 30
+    cat "$WORK/run.err"
+    [ "$CK_RC" = 0 ] || ck_fail "program exited $CK_RC"
+    grep -q "^RESULT ok counter=15 " "$WORK/run.out"
+    grep -q "checkpoint 1 refused: CUDA managed memory is in use (cuMemAllocManaged or __managed__): the CUDA driver cannot checkpoint it$" "$WORK/run.err"
+    [ -z "$(ck_latest "$WORK/run.ck")" ]
 }

@@ -9,8 +9,9 @@
  *   cuda_lcuda deref      dereferences a device pointer on the host (must fault)
  *   cuda_lcuda reset      simulated driver reset: old handles must be refused
  *   cuda_lcuda churn N    N allocate/free pairs, every 1000th buffer kept
- *   cuda_lcuda loop N MS   N iterations of kernels MS ms apart (checkpoint tests);
- *                          checks buffers and the module global at the end
+ *   cuda_lcuda loop N MS [managed]   N iterations of kernels MS ms apart
+ *                          (checkpoint tests); checks buffers and the module
+ *                          global at the end; "managed" also keeps managed memory
  * Prints "RESULT ok ..." on success, exits 1 on any mismatch.
  */
 #include "tests/cudaprogs/cuprog.h"
@@ -127,6 +128,10 @@ int main(int argc, char **argv)
         ckcu_deviceptr_t ib;
         CK(cuMemAlloc_v2(&ib, sizeof hbuf));
         CK(cuMemcpyHtoD_v2(ib, hbuf, sizeof hbuf));
+        if (argc > 4 && !strcmp(argv[4], "managed")) {
+            ckcu_deviceptr_t m;
+            CK(cuMemAllocManaged(&m, 4096, CKCU_MEM_ATTACH_GLOBAL));
+        }
         printf("buffer ib=0x%llx\n", (unsigned long long)ib);
         void *iargs[] = { &ib, &n };
         for (int it = 1; it <= iters; it++) {
