@@ -65,6 +65,11 @@ checkpoint_cuda_loop() {
     checkpoint_cuda_loop 25 80 3
     run "$CKPT_BUILD/bin/ckpt" inspect "$CKF"
     [[ "$output" == *"cuda 1"* ]]
+    # R3: after cuCheckpointProcessCheckpoint no device mapping is left to save
+    [[ "$output" != *"fakecuda-device"* ]]
+    ! grep -qE "^ +0000600000[0-9a-f]{6} " <<<"$output"
+    # the driver's threads are part of the image (R1)
+    [[ "$output" == *'"fakecuda-stream"'* ]]
     run "$CP/cuda_img_ckf" "$CKF"
     echo "$output"
     [ "$status" -eq 0 ]
