@@ -147,7 +147,8 @@ typedef struct ckf_chunk_header {    /* 64 bytes */
     uint64_t raw_len;          /* decoded length */
     uint64_t key;              /* MEMBLK: virtual address; others: type-defined */
     uint8_t  content_hash[16]; /* XXH3_128 of the decoded content (canonical BE bytes) */
-    uint64_t payload_checksum; /* XXH3_64 of the stored payload (0 if stored_len == 0) */
+    uint64_t payload_checksum; /* ZSTD: XXH3_64 of the payload; other codecs: 0 (a
+                                  STORED payload is covered by content_hash) */
     uint64_t hdr_checksum;     /* XXH3_64 of bytes 0..55 of this header */
 } ckf_chunk_header;
 

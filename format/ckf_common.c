@@ -322,9 +322,10 @@ int ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, siz
             return 0;
         }
     }
+    /* A stored payload is the content: its content hash covers it, so it gets
+     * no second checksum (payload_checksum 0, one hash pass per block). */
     hdr->codec = CKF_C_STORED;
     hdr->stored_len = len;
-    if (len) hdr->payload_checksum = XXH3_64bits(data, len);
     if (copy_stored) {
         if (outcap < len) return -CKF_E_INVAL;
         if (len) memcpy(out, data, len);

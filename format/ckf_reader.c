@@ -147,8 +147,6 @@ static int load_index(ckf_reader *r)
     r->n = (size_t)nent;
     if (h.codec == CKF_C_STORED) {
         if ((rc = rd(r, ioff + CKF_CHUNK_HDR_SIZE, r->ents, (size_t)h.stored_len))) return rc;
-        if (h.stored_len && XXH3_64bits(r->ents, (size_t)h.stored_len) != h.payload_checksum)
-            return -CKF_E_PAYLOAD_CHECKSUM;
     } else {
         size_t n;
         if ((rc = grow(r, &r->scratch, &r->scap, (size_t)h.stored_len))) return rc;
@@ -480,15 +478,9 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, void 
 
     switch (h->codec) {
     case CKF_C_STORED:
+        /* the payload is the content; payload_checksum is not used (FORMAT.md §9.1) */
         if ((rc = rd(r, off, out, st))) return rc;
-        /* The payload is the content: the content hash covers every byte the
-         * payload checksum does, so the second pass is only needed to tell
-         * which of the two failed. */
-        if ((rc = check_hash(out, raw, h->content_hash))) {
-            if (st && XXH3_64bits(out, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
-            return rc;
-        }
-        return (long)raw;
+        break;
     case CKF_C_ZSTD: {
         size_t n;
         if ((rc = grow(r, &r->scratch, &r->scap, st))) return rc;
