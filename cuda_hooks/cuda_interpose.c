@@ -29,27 +29,29 @@
  * and take the first default-version definition of "dlsym"/"dlvsym": libc's,
  * or another interposer's if one is loaded after us (so it keeps working).
  *
- * RTLD_NEXT.  glibc resolves RTLD_NEXT relative to the return address of its
- * caller; in an interposed dlsym that is libckpt, which turns "next after the
+ * RTLD_NEXT.  glibc resolves RTLD_NEXT relative to the return address of
+ * dlsym; a naive interposer that calls the real dlsym turns "next after the
  * caller" into "next after libckpt": a second interposer loaded after us that
  * calls dlsym(RTLD_NEXT, "cuMemAlloc_v2") would get itself back and recurse,
- * and one loaded before us would skip us.  We emulate it instead: the caller's
- * object comes from dladdr1(__builtin_return_address(0), RTLD_DL_LINKMAP), and
- * we walk the objects after it with elf_def, taking the first that defines the
- * symbol (default version, or the requested one for dlvsym).  A plain FUNC or
- * OBJECT definition is returned as l_addr + st_value, which is what dlsym
- * returns; for an IFUNC we call its resolver as ld.so does on x86-64; TLS
- * symbols go to the real dlsym on a handle of that object
- * (dlopen(l_name, RTLD_NOLOAD)).  This path calls no libc string function and
- * no dlopen for functions, because sanitizer runtimes resolve their
- * interceptors through dlsym(RTLD_NEXT) before those are usable.
- * RTLD_NEXT results are never substituted: the caller is an interposer asking
- * for the next definition, and handing it our wrapper would loop.
+ * and one loaded before us would skip us.  Our exported dlsym/dlvsym are
+ * small assembler trampolines: for RTLD_NEXT they *jump* to the next dlsym,
+ * so the return address glibc sees is the application's call site and glibc's
+ * own rules apply exactly (global scope after a start-up object, the local
+ * scope of a dlopen()ed one, dlerror() on failure).  RTLD_NEXT results are
+ * never substituted: the caller is an interposer asking for the next
+ * definition, and handing it our wrapper would loop.  Other handles jump to
+ * the C half, which calls the real dlsym and substitutes by pointer identity.
+ *
+ * The ELF lookup (elf_def) also gives each wrapper its "next" function: the
+ * first definition after libckpt in load order, i.e. another interposer of
+ * that variant if one is loaded after us, else libcuda.  IFUNC resolvers are
+ * called as ld.so does on x86-64.  This path calls no libc string function
+ * and no dlopen for functions: sanitizer runtimes resolve their interceptors
+ * through dlsym(RTLD_NEXT) before those are usable.
  *
  * Known limitations:
- *  - the RTLD_NEXT walk follows link_map order and also visits objects that
- *    were dlopen()ed RTLD_LOCAL, which glibc would skip (it then finds a
- *    definition where glibc returns NULL); a NULL result does not set dlerror();
+ *  - the wrappers' "next" functions follow link_map order, which also visits
+ *    objects dlopen()ed RTLD_LOCAL (libcuda itself usually is one: wanted);
  *  - callers in a dlmopen() namespace other than the base one get base
  *    namespace semantics for RTLD_DEFAULT;
  *  - pointer identity assumes cuGetProcAddress returns the exported addresses
@@ -262,8 +264,11 @@ static struct link_map *map_of(const void *addr)
 
 typedef void *(*dlsym_fn)(void *, const char *);
 typedef void *(*dlvsym_fn)(void *, const char *, const char *);
-static dlsym_fn g_real_dlsym;
-static dlvsym_fn g_real_dlvsym;
+/* Read by the dlsym/dlvsym trampolines (asm, hence hidden globals). */
+CK_HIDDEN dlsym_fn g_next_dlsym_ptr;
+CK_HIDDEN dlvsym_fn g_next_dlvsym_ptr;
+#define g_real_dlsym g_next_dlsym_ptr
+#define g_real_dlvsym g_next_dlvsym_ptr
 
 static void *first_def_after(struct link_map *after, const char *name, const char *ver);
 
@@ -416,28 +421,99 @@ static void *finish_lookup(void *r, void *handle, const char *name, void *caller
     return cu_subst(r);
 }
 
-static void *next_lookup(const char *name, const char *ver, void *caller)
-{
-    struct link_map *from = map_of(caller);
-    if (!from) from = self_map();
-    return first_def_after(from, name, ver);
-}
+void *ckw_dlsym_c(void *handle, const char *name);
+void *ckw_dlvsym_c(void *handle, const char *name, const char *ver);
+void *ckw_next_dlsym(void);
+void *ckw_next_dlvsym(void);
 
-__attribute__((visibility("default"), noinline)) void *dlsym(void *handle, const char *name)
+/* The C half of our dlsym/dlvsym, for every handle but RTLD_NEXT (see the
+ * trampolines below).  Entered by a jump, so the return address is still the
+ * application's call site. */
+CK_HIDDEN __attribute__((noinline)) void *ckw_dlsym_c(void *handle, const char *name)
 {
     void *caller = __builtin_return_address(0);
     real_dl_init();
-    if (handle == RTLD_NEXT) return next_lookup(name, NULL, caller);
     if (!g_real_dlsym) return NULL;
     return finish_lookup(g_real_dlsym(handle, name), handle, name, caller);
 }
 
-__attribute__((visibility("default"), noinline)) void *dlvsym(void *handle, const char *name,
-                                                               const char *ver)
+CK_HIDDEN __attribute__((noinline)) void *ckw_dlvsym_c(void *handle, const char *name, const char *ver)
 {
     void *caller = __builtin_return_address(0);
     real_dl_init();
-    if (handle == RTLD_NEXT) return next_lookup(name, ver, caller);
     if (!g_real_dlvsym) return NULL;
     return finish_lookup(g_real_dlvsym(handle, name, ver), handle, name, caller);
 }
+
+/* The next dlsym/dlvsym (glibc's), resolving them on first use. */
+CK_HIDDEN void *ckw_next_dlsym(void) { real_dl_init(); return (void *)g_real_dlsym; }
+CK_HIDDEN void *ckw_next_dlvsym(void) { real_dl_init(); return (void *)g_real_dlvsym; }
+
+/*
+ * Exported dlsym/dlvsym.  RTLD_NEXT means "after the object that called
+ * dlsym", and glibc finds that object from dlsym's return address.  So for
+ * RTLD_NEXT we do not call the next dlsym, we *jump* to it: the return address
+ * on the stack is still the application's, and glibc applies its exact rules
+ * (global scope after a start-up object, the local scope of a dlopen()ed one,
+ * dlerror() on failure).  RTLD_NEXT results are never substituted anyway: the
+ * caller is an interposer asking for the next definition.  Other handles go
+ * to the C half (also by a jump, for the same reason).
+ */
+__asm__(
+    ".text\n"
+    ".globl dlsym\n"
+    ".type dlsym, @function\n"
+    "dlsym:\n"
+    ".cfi_startproc\n"
+    "    cmpq $-1, %rdi\n"
+    "    jne ckw_dlsym_c\n"
+    "    movq g_next_dlsym_ptr(%rip), %rax\n"
+    "    testq %rax, %rax\n"
+    "    jnz 1f\n"
+    "    pushq %rdi\n"
+    ".cfi_adjust_cfa_offset 8\n"
+    "    pushq %rsi\n"
+    ".cfi_adjust_cfa_offset 8\n"
+    "    subq $8, %rsp\n"
+    ".cfi_adjust_cfa_offset 8\n"
+    "    call ckw_next_dlsym\n"
+    "    addq $8, %rsp\n"
+    ".cfi_adjust_cfa_offset -8\n"
+    "    popq %rsi\n"
+    ".cfi_adjust_cfa_offset -8\n"
+    "    popq %rdi\n"
+    ".cfi_adjust_cfa_offset -8\n"
+    "    testq %rax, %rax\n"
+    "    jz 2f\n"
+    "1:  jmp *%rax\n"
+    "2:  ret\n"
+    ".cfi_endproc\n"
+    ".size dlsym, .-dlsym\n"
+    ".globl dlvsym\n"
+    ".type dlvsym, @function\n"
+    "dlvsym:\n"
+    ".cfi_startproc\n"
+    "    cmpq $-1, %rdi\n"
+    "    jne ckw_dlvsym_c\n"
+    "    movq g_next_dlvsym_ptr(%rip), %rax\n"
+    "    testq %rax, %rax\n"
+    "    jnz 1f\n"
+    "    pushq %rdi\n"
+    ".cfi_adjust_cfa_offset 8\n"
+    "    pushq %rsi\n"
+    ".cfi_adjust_cfa_offset 8\n"
+    "    pushq %rdx\n"
+    ".cfi_adjust_cfa_offset 8\n"
+    "    call ckw_next_dlvsym\n"
+    "    popq %rdx\n"
+    ".cfi_adjust_cfa_offset -8\n"
+    "    popq %rsi\n"
+    ".cfi_adjust_cfa_offset -8\n"
+    "    popq %rdi\n"
+    ".cfi_adjust_cfa_offset -8\n"
+    "    testq %rax, %rax\n"
+    "    jz 2f\n"
+    "1:  jmp *%rax\n"
+    "2:  ret\n"
+    ".cfi_endproc\n"
+    ".size dlvsym, .-dlvsym\n");

@@ -273,3 +273,16 @@ dump_has() {
     echo "$output"
     [[ "$output" == *"gate=-1 the program is an MPS client"* ]]
 }
+
+@test "RTLD_NEXT from the program and from a dlopen()ed library: same answers (and dlerror) as glibc alone" {
+    PLUGIN=$BUILD/tests/fakecuda/libnextplugin.so
+    run "$CP/cuda_rtldnext_dl" "$PLUGIN"
+    [ "$status" -eq 0 ]
+    plain=$output
+    hooked "$CP/cuda_rtldnext_dl" "$PLUGIN"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$plain" ]
+    [[ "$output" == *"plugin next malloc -> libc.so.6"* ]]
+    [[ "$output" == *"plugin next missing -> NULL, dlerror set"* ]]
+}
