@@ -488,7 +488,7 @@ static int preflight_memory(char *why, size_t whylen)
         }
         if (meminfo(dev, &m) == 0 && m.free < need) {
             WHY("CUDA restore refused: GPU %d has %llu MiB free, the checkpoint needs %llu MiB (a failed restore would leave the process unusable)",
-                d, m.free >> 20, (unsigned long long)(need >> 20));
+                d, m.free >> 20, (unsigned long long)((need + (1u << 20) - 1) >> 20));
             rc = -ENOMEM;
             break;
         }

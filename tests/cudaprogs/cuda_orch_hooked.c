@@ -12,6 +12,9 @@
  *   restorefail  a failing Restore is reported (and stays failed: 304)
  *   locktimeout  a call stuck in the driver makes Lock time out, not hang
  *   gate [ipc|multigpu]  prints the gate's verdict after the optional action
+ *   newproc      before_checkpoint, then the restored-process path
+ *                (ckpt_cuda_after_restore: NVML free-memory preflight first);
+ *                FAKENVML_FREE_MB is changed in between to test the refusal
  */
 #include "tests/cudaprogs/cuprog.h"
 #include "cuda_hooks/cuda_ckpt.h"
@@ -201,6 +204,15 @@ int main(int argc, char **argv)
         }
         int g = ckpt_cuda_gate(why, sizeof why);
         printf("gate=%d %s\n", g == -ENOTSUP ? -1 : g, g ? why : "ok");
+    } else if (!strcmp(mode, "newproc")) {
+        int r = ckpt_cuda_before_checkpoint(1000, why, sizeof why);
+        printf("before_checkpoint=%d\n", r);
+        setenv("FAKENVML_FREE_MB", "0", 1);
+        r = ckpt_cuda_after_restore(why, sizeof why);
+        printf("low memory: after_restore=%d %s state=%d\n", r == -ENOMEM ? -12 : r, why, state());
+        setenv("FAKENVML_FREE_MB", "100", 1);
+        r = ckpt_cuda_after_restore(why, sizeof why);
+        printf("enough memory: after_restore=%d state=%d a=%d\n", r, state(), check_buf(b, 0, 1));
     } else if (!strcmp(mode, "locktimeout")) {
         pthread_t t;
         pthread_create(&t, NULL, hold, NULL);

@@ -5,6 +5,7 @@
 #                                       libcuda.so links -lcuda against it
 #  $(O)/tests/fakecuda/libotherpreload.so  a second cuMemAlloc_v2 interposer
 #  $(O)/tests/fakecuda/libnextplugin.so     a dlopen()ed RTLD_NEXT caller
+#  $(O)/tests/fakecuda/libnvidia-ml.so.1    fake NVML (free memory for the restore preflight)
 #  $(O)/tests/cudaprogs/<name>          tests/cudaprogs/*.c: *_dl.c use dlopen only (no
 #                                       -lcuda); *_ckf.c read checkpoint files
 #                                       (libckf.a); *_hooked.c are linked
@@ -27,6 +28,10 @@ $(FAKECUDA): tests/fakecuda/fakecuda.c cuda_hooks/cuda_decls.h
 	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -fPIC -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic \
 	    -o $@ $< -pthread
 	$(Q)ln -sf libcuda.so.1 $(FAKECUDA_DIR)/libcuda.so
+
+$(FAKECUDA_DIR)/libnvidia-ml.so.1: tests/fakecuda/fakenvml.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -fPIC -shared -Wl,-soname,libnvidia-ml.so.1 -o $@ $<
 
 $(FAKECUDA_DIR)/libnextplugin.so: tests/fakecuda/nextplugin.c
 	@mkdir -p $(dir $@)
@@ -65,4 +70,5 @@ $(O)/tests/cudaprogs/%: tests/cudaprogs/%.c tests/cudaprogs/cuprog.h $(FAKECUDA)
 	$(Q)$(CC) $(CUDA_TEST_CFLAGS) -o $@ $< -L$(FAKECUDA_DIR) -lcuda -ldl -pthread
 
 TEST_EXTRA += $(FAKECUDA) $(FAKECUDA_DIR)/libotherpreload.so $(FAKECUDA_DIR)/libnextplugin.so \
+               $(FAKECUDA_DIR)/libnvidia-ml.so.1 \
                $(CUDAPROG_BINS)
