@@ -32,7 +32,7 @@ static uint64_t dive(int depth, uint64_t seed)
         r = dive(depth - 1, local[16]);
     } else {
         r = seed;
-        for (long i = 0; i < 1500000; i++) r = mix(r + (uint64_t)i);
+        for (long i = 0; i < 4500000; i++) r = mix(r + (uint64_t)i);
     }
     for (int i = 0; i < 128; i += 16)
         if (local[i] != mix(seed + (uint64_t)i)) bad = 1;
