@@ -305,13 +305,13 @@ static struct range *range_add(uint64_t dva, uint64_t len, uint64_t phys, int ki
 {
     for (int i = 0; i < g_nranges; i++)
         if (!g_ranges[i].live) {
-            g_ranges[i] = (struct range){ dva, len, phys, kind, 1, 1, cur() };
+            g_ranges[i] = (struct range){ dva, len, phys, kind, 1, 1, cur(), NULL };
             return &g_ranges[i];
         }
     struct range *nr = realloc(g_ranges, sizeof *nr * (size_t)(g_nranges + 1));
     if (!nr) return NULL;
     g_ranges = nr;
-    g_ranges[g_nranges] = (struct range){ dva, len, phys, kind, 1, 1, cur() };
+    g_ranges[g_nranges] = (struct range){ dva, len, phys, kind, 1, 1, cur(), NULL };
     return &g_ranges[g_nranges++];
 }
 
