@@ -294,3 +294,13 @@ dump_has() {
     [[ "$output" == *"low memory: after_restore=-12 CUDA restore refused: GPU 0 has 0 MiB free, the checkpoint needs 1 MiB"*"state=2"* ]]
     [[ "$output" == *"enough memory: after_restore=0 state=0 a=1"* ]]
 }
+
+@test "fake driver: the checkpoint API's state machine and error codes" {
+    run timeout 20 "$CP/cuda_orch_hooked" states
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"running: unlock=401 checkpoint=401 restore=401 foreign=1 reserved=1"* ]]
+    [[ "$output" == *"lock=0 state=1 lock-again=401"* ]]
+    [[ "$output" == *"checkpoint=0 state=2 unlock=401"* ]]
+    [[ "$output" == *"restore=0 state=1 unlock=0 state=0"* ]]
+}

@@ -12,6 +12,7 @@
  *   restorefail  a failing Restore is reported (and stays failed: 304)
  *   locktimeout  a call stuck in the driver makes Lock time out, not hang
  *   gate [ipc|multigpu]  prints the gate's verdict after the optional action
+ *   states       the fake driver's checkpoint state machine, called directly
  *   newproc      before_checkpoint, then the restored-process path
  *                (ckpt_cuda_after_restore: NVML free-memory preflight first);
  *                FAKENVML_FREE_MB is changed in between to test the refusal
@@ -26,6 +27,10 @@
 
 CUr cuMemGetInfo_v2(size_t *, size_t *);
 CUr cuIpcGetMemHandle(ckcu_ipc_handle_t *, ckcu_deviceptr_t);
+CUr cuCheckpointProcessLock(int, ckcu_ckpt_lock_args_t *);
+CUr cuCheckpointProcessCheckpoint(int, ckcu_ckpt_checkpoint_args_t *);
+CUr cuCheckpointProcessRestore(int, ckcu_ckpt_restore_args_t *);
+CUr cuCheckpointProcessUnlock(int, ckcu_ckpt_unlock_args_t *);
 CUr cuLaunchKernel(ckcu_function_t, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                    unsigned, ckcu_stream_t, void **, void **);
 
@@ -204,6 +209,30 @@ int main(int argc, char **argv)
         }
         int g = ckpt_cuda_gate(why, sizeof why);
         printf("gate=%d %s\n", g == -ENOTSUP ? -1 : g, g ? why : "ok");
+    } else if (!strcmp(mode, "states")) {
+        int pid = (int)getpid();
+        ckcu_ckpt_lock_args_t la = { 0 };
+        la.timeout_ms = 1000;
+        ckcu_ckpt_lock_args_t bad = la;
+        bad.reserved1[3] = 1;
+        /* one call per statement: argument evaluation order is unspecified */
+        int u = cuCheckpointProcessUnlock(pid, NULL);
+        int c = cuCheckpointProcessCheckpoint(pid, NULL);
+        int r = cuCheckpointProcessRestore(pid, NULL);
+        int f = cuCheckpointProcessLock(pid + 100000, &la);
+        int z = cuCheckpointProcessLock(pid, &bad);
+        printf("running: unlock=%d checkpoint=%d restore=%d foreign=%d reserved=%d\n", u, c, r, f, z);
+        int l = cuCheckpointProcessLock(pid, &la), s1 = state();
+        int l2 = cuCheckpointProcessLock(pid, &la);
+        printf("lock=%d state=%d lock-again=%d\n", l, s1, l2);
+        c = cuCheckpointProcessCheckpoint(pid, NULL);
+        s1 = state();
+        u = cuCheckpointProcessUnlock(pid, NULL);
+        printf("checkpoint=%d state=%d unlock=%d\n", c, s1, u);
+        r = cuCheckpointProcessRestore(pid, NULL);
+        s1 = state();
+        u = cuCheckpointProcessUnlock(pid, NULL);
+        printf("restore=%d state=%d unlock=%d state=%d\n", r, s1, u, state());
     } else if (!strcmp(mode, "newproc")) {
         int r = ckpt_cuda_before_checkpoint(1000, why, sizeof why);
         printf("before_checkpoint=%d\n", r);
