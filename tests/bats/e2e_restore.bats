@@ -46,7 +46,7 @@ count_ckpts() {
     echo "# checkpoints became durable at (ms after start):$times"
     ls -l "$WORK/run.ck" || true
     ck_alive "$CK_PID" || ck_fail "probe finished before 3 periodic checkpoints (the reference took $(cat "$WORK/ref.ms") ms)"
-    kill -9 "$CK_PID" 2>/dev/null || true; wait "$CK_PID" 2>/dev/null || true
+    kill -9 "$CK_PID" 2>/dev/null || true; { wait "$CK_PID"; } 2>/dev/null || true
     [ "$n" -ge 3 ] || ck_fail "expected 3 checkpoints within 4 s with CKPT_INTERVAL=0.4, saw $n"
     # on schedule: not all at once, and not one per second either
     set -- $times
@@ -101,7 +101,7 @@ generations() {
         fi
         echo "# generation $g: $(grep -c '^probe: step' "$WORK/gen$g.rerr") steps after restore, checkpoint ${CK_CKPT##*/}"
         ck_alive "$CK_RPID" || echo "# generation $g: restored process had finished already"
-        kill -9 "$CK_RPID" 2>/dev/null || true; wait "$CK_RPID" 2>/dev/null || true
+        kill -9 "$CK_RPID" 2>/dev/null || true; { wait "$CK_RPID"; } 2>/dev/null || true
         prev=$CK_CKPT
     done
     ck_restore "$WORK/last" "$WORK/gen1.ck/latest"

@@ -96,7 +96,7 @@ ck_wait_pid() {
         [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
         if [ "$(ck_now_ms)" -ge "$limit" ]; then
             kill -9 "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
+            { wait "$pid"; } 2>/dev/null || true
             CK_RC=timeout
             return 1
         fi
@@ -168,8 +168,10 @@ ck_spawn() {
 
 # ck_restore_bg PREFIX TARGET - starts ckpt-restore TARGET in the background;
 # stdout/stderr to PREFIX.rout/.rerr; sets CK_RPID.
+# Like a user's shell, the launcher gets only fds 0-2 (bats keeps others open,
+# which would hide fd-numbering bugs in the restorer).
 ck_restore_bg() {
-    "$RESTORER" "$2" </dev/null >"$1.rout" 2>"$1.rerr" 3>&- &
+    ( ck_close_fds; exec "$RESTORER" "$2" ) </dev/null >"$1.rout" 2>"$1.rerr" 3>&- &
     CK_RPID=$!
 }
 
@@ -244,7 +246,7 @@ ck_checkpoint_run() {
         if [ -z "$end" ] && ck_alive "$CK_PID" && kill -USR1 "$CK_PID" 2>/dev/null; then
             break
         fi
-        wait "$CK_PID" 2>/dev/null || true
+        { wait "$CK_PID"; } 2>/dev/null || true
         [ -n "$end" ] || end=$delay
         echo "# $name: program finished after ${end} ms, before the trigger at ${delay} ms (the machine is faster or less loaded than during the reference); retrying earlier"
         [ "$try" = 4 ] && { ck_fail "$name: program always finished before the trigger"; return 1; }
@@ -252,7 +254,7 @@ ck_checkpoint_run() {
     done
     CK_MOMENT=$delay
     if ! CK_CKPT=$(ck_wait_latest "$work/$name.ck" "" "$CK_TIMEOUT"); then
-        kill -9 "$CK_PID" 2>/dev/null || true; wait "$CK_PID" 2>/dev/null || true
+        kill -9 "$CK_PID" 2>/dev/null || true; { wait "$CK_PID"; } 2>/dev/null || true
         ck_show "$work/$name.err"
         ck_fail "$name: no $name.ck/latest ${CK_TIMEOUT}s after SIGUSR1 at ${delay} ms"
         return 1
@@ -261,7 +263,7 @@ ck_checkpoint_run() {
         echo "# $name: program had already finished when the checkpoint became durable"
     fi
     kill -9 "$CK_PID" 2>/dev/null || true
-    wait "$CK_PID" 2>/dev/null || true
+    { wait "$CK_PID"; } 2>/dev/null || true
     echo "# $name: checkpoint at ${delay} ms -> ${CK_CKPT#"$work"/}"
 }
 
@@ -334,11 +336,11 @@ ck_probe_run() {
     sleep 0.15
     kill -USR1 "$pid" 2>/dev/null
     if ! t=$(ck_wait_latest "$w/ck" "" 10); then
-        kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+        kill -9 "$pid" 2>/dev/null || true; { wait "$pid"; } 2>/dev/null || true
         echo "ckpt=no restore=no reason=checkpoint not functional: no CKPT_DIR/latest 10 s after SIGUSR1 ($(head -c 200 "$w/run.err" | tr '\n' ' '))"
         rm -rf "$w"; return
     fi
-    kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    kill -9 "$pid" 2>/dev/null || true; { wait "$pid"; } 2>/dev/null || true
     if [ ! -x "$RESTORER" ]; then
         echo "ckpt=yes restore=no reason=$RESTORER not built"; rm -rf "$w"; return
     fi
