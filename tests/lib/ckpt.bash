@@ -16,7 +16,7 @@
 #   CKPT_TEST_REPEAT=N  random moments per program (default 2, 5 with FULL)
 #   CKPT_TEST_SEED=S    seed for $RANDOM, printed by every test for reproduction
 #   CKPT_TEST_TIMEOUT=S how long to wait for a checkpoint, or a restored run
-#                       beyond 3x the reference run time (default 60)
+#                       beyond 3x the reference run time (default 30)
 #   CKPT_TEST_REQUIRE=1 fail instead of skipping when the probe finds that
 #                       checkpoint or restore does not work
 #
@@ -35,7 +35,7 @@ PROGS=$CKPT_BUILD/tests/progs
 LIBCKPT=$CKPT_BUILD/lib/libckpt.so
 RESTORER=$CKPT_BUILD/bin/ckpt-restore
 PY=/usr/bin/python3
-CK_TIMEOUT=${CKPT_TEST_TIMEOUT:-60}
+CK_TIMEOUT=${CKPT_TEST_TIMEOUT:-30}
 if [ "${CKPT_TEST_FULL:-0}" = 1 ]; then
     CK_REPEAT=${CKPT_TEST_REPEAT:-5}
 else
