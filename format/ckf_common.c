@@ -101,14 +101,39 @@ ZSTD_customMem ckf_i_zmem(const ckf_alloc *a)
 
 /* ---- hashing and zero detection ---------------------------------------------------- */
 
+/* 1 if the AVX2 build of XXH3 may run here.  Computed once; a benign race
+ * (every thread computes the same value), no lock, no allocation. */
+static int use_avx2(void)
+{
+#if defined(__x86_64__)
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+/* Below this size the call overhead dominates and both builds are alike. */
+#define AVX2_MIN 1024
+
 void ckf_hash128(const void *data, size_t len, uint8_t out[16])
 {
     XXH128_canonical_t c;
+
+    if (len >= AVX2_MIN && use_avx2()) { ckf_i_xxh128_avx2(data, len, out); return; }
     XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
     memcpy(out, c.digest, 16);
 }
 
-uint64_t ckf_hash64(const void *data, size_t len) { return XXH3_64bits(data, len); }
+uint64_t ckf_hash64(const void *data, size_t len)
+{
+    if (len >= AVX2_MIN && use_avx2()) return ckf_i_xxh64_avx2(data, len);
+    return XXH3_64bits(data, len);
+}
 
 uint64_t ckf_i_hash_lo(const uint8_t h[16])
 {
@@ -316,7 +341,7 @@ int ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, siz
         if (!ZSTD_isError(n) && n < len) {
             hdr->codec = CKF_C_ZSTD;
             hdr->stored_len = n;
-            hdr->payload_checksum = XXH3_64bits(out, n);
+            hdr->payload_checksum = ckf_hash64(out, n);
             *payload = out;
             ckf_i_seal_chunk(hdr);
             return 0;

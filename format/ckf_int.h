@@ -53,6 +53,10 @@ int  ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, si
                   ckf_chunk_header *hdr, void *out, size_t outcap, int copy_stored,
                   const void **payload, const uint8_t *zero_hash, size_t zero_len);
 
+/* XXH3 built for AVX2 (ckf_hash_avx2.c); call only when ckf_i_avx2() says so */
+uint64_t ckf_i_xxh64_avx2(const void *p, size_t n);
+void ckf_i_xxh128_avx2(const void *p, size_t n, uint8_t out[16]);
+
 /* The header of a chunk whose content is known to be all zero. */
 void ckf_i_encode_zero(uint16_t type, uint64_t key, const void *data, size_t len,
                        ckf_chunk_header *hdr, const uint8_t *zero_hash, size_t zero_len);

@@ -151,7 +151,7 @@ static int load_index(ckf_reader *r)
         size_t n;
         if ((rc = grow(r, &r->scratch, &r->scap, (size_t)h.stored_len))) return rc;
         if ((rc = rd(r, ioff + CKF_CHUNK_HDR_SIZE, r->scratch, (size_t)h.stored_len))) return rc;
-        if (XXH3_64bits(r->scratch, (size_t)h.stored_len) != h.payload_checksum)
+        if (ckf_hash64(r->scratch, (size_t)h.stored_len) != h.payload_checksum)
             return -CKF_E_PAYLOAD_CHECKSUM;
         if (!r->dctx && !(r->dctx = ZSTD_createDCtx_advanced(ckf_i_zmem(&r->a))))
             return -CKF_E_NOMEM;
@@ -485,7 +485,7 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, void 
         size_t n;
         if ((rc = grow(r, &r->scratch, &r->scap, st))) return rc;
         if ((rc = rd(r, off, r->scratch, st))) return rc;
-        if (XXH3_64bits(r->scratch, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
+        if (ckf_hash64(r->scratch, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
         if (!r->dctx && !(r->dctx = ZSTD_createDCtx_advanced(ckf_i_zmem(&r->a))))
             return -CKF_E_NOMEM;
         n = ZSTD_decompressDCtx(r->dctx, out, raw, r->scratch, st);

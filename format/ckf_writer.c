@@ -543,7 +543,7 @@ int ckf_writer_close(ckf_writer *w)
             pl = cbuf;
         }
     }
-    if (h.codec == CKF_C_ZSTD) h.payload_checksum = XXH3_64bits(pl, h.stored_len);
+    if (h.codec == CKF_C_ZSTD) h.payload_checksum = ckf_hash64(pl, h.stored_len);
     ckf_i_seal_chunk(&h);
     if ((rc = emit(w, &h, sizeof(h))) || (h.stored_len && (rc = emit(w, pl, h.stored_len)))) {
         ckf_i_free(&w->a, cbuf);
