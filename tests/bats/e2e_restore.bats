@@ -168,3 +168,18 @@ generations() {
     ck_restore "$WORK/again" "$second"
     ck_compare "$WORK" again || ck_fail "restore of the checkpoint of the restored process differs"
 }
+
+@test "CKPT_SIGNAL=USR2 moves the trigger; an external SIGUSR1 then reaches the program" {
+    ck_need_checkpoint
+    mkdir -p "$WORK/run.wd"
+    CK_ENV="CKPT_SIGNAL=USR2" ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$PROGS/ownusr1" 150 20
+    sleep 0.3
+    kill -USR2 "$CK_PID"
+    ck_wait_latest "$WORK/run.ck" "" >/dev/null || ck_fail "no checkpoint after SIGUSR2"
+    kill -USR1 "$CK_PID"
+    ck_wait_pid "$CK_PID" 60
+    cat "$WORK/run.out"; ck_show "$WORK/run.err"
+    [ "$CK_RC" = 0 ] || ck_fail "ownusr1 exited $CK_RC"
+    grep -q 'raised=20 handled=21 foreign=1' "$WORK/run.out" \
+        || ck_fail "the external SIGUSR1 should have reached the program's handler"
+}
