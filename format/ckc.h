@@ -127,7 +127,9 @@ enum ckc_fd_kind { CKC_FD_REG = 1, CKC_FD_DIR = 2, CKC_FD_PIPE = 3, CKC_FD_SOCKE
                    CKC_FD_MEMFD = 9, CKC_FD_TIMERFD = 10, CKC_FD_SIGNALFD = 11,
                    CKC_FD_FIFO = 12, CKC_FD_OTHER = 13 };
 enum ckc_fd_flags { CKC_FD_CLOEXEC = 1u << 0, CKC_FD_INTERNAL = 1u << 1 /* libckpt's */,
-                    CKC_FD_DELETED = 1u << 2, CKC_FD_PIPE_SELF = 1u << 3 /* both ends here */ };
+                    CKC_FD_DELETED = 1u << 2, CKC_FD_PIPE_SELF = 1u << 3 /* both ends here */,
+                    CKC_FD_DUP = 1u << 4 /* same open file as fd `aux` (dup, 2>&1) */,
+                    CKC_FD_DATA = 1u << 5 /* contents saved in a FILE_DATA chunk (key = fd) */ };
 typedef struct ckc_fd {
     int32_t  fd;
     uint32_t kind;             /* ckc_fd_kind */
@@ -139,7 +141,7 @@ typedef struct ckc_fd {
     uint64_t dev, ino;
     uint32_t mode;             /* st_mode */
     uint32_t reserved;
-    uint64_t aux;              /* eventfd: counter; pipe: pipe inode; */
+    uint64_t aux;              /* eventfd: counter; pipe: pipe inode; DUP: the fd it duplicates */
     ckc_strref path;           /* readlink of /proc/self/fd/N */
 } ckc_fd;
 typedef struct ckc_files { uint32_t count; uint32_t reserved; /* ckc_fd[count], strings */ } ckc_files;
@@ -170,6 +172,16 @@ typedef struct ckc_fileid {
     ckc_strref path;
 } ckc_fileid;
 typedef struct ckc_fileids { uint32_t count; uint32_t reserved; /* ckc_fileid[count], strings */ } ckc_fileids;
+
+/* ---- CKF_T_REGION ----------------------------------------------------------------- */
+/* key = start address; payload = ckc_region followed by the name (up to the end
+ * of the payload or a NUL; bytes after a NUL are reserved). */
+typedef struct ckc_region { uint64_t len; } ckc_region;
+
+/* ---- CKF_T_FILE_DATA -------------------------------------------------------------- */
+/* key = fd; payload = the file's bytes [0, size) at the checkpoint.  Written for
+ * regular files that were open but deleted (temporary files), up to
+ * CKPT_GHOST_MAX bytes (default 256 MiB). */
 
 /* Bounds-checked string access: returns NULL if (ref) does not lie within the
  * string area [strs, strs+strs_len). *len receives the length. */

@@ -206,10 +206,28 @@ int ck_capture_fds(void)
         }
     }
     ck_sys1(SYS_close, dfd);
+    /* Descriptors that share one open file (dup, 2>&1) must share it again. */
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < i; j++) {
+            if (fdtab[j].rec.ino != fdtab[i].rec.ino || fdtab[j].rec.dev != fdtab[i].rec.dev ||
+                (fdtab[j].rec.flags & CKC_FD_DUP))
+                continue;
+            long k = ck_sys5(SYS_kcmp, ck.pid, ck.pid, 0 /* KCMP_FILE */, fdtab[j].rec.fd, fdtab[i].rec.fd);
+            int same = k == 0 ||
+                       (k < 0 && fdtab[j].rec.pos == fdtab[i].rec.pos &&
+                        fdtab[j].rec.open_flags == fdtab[i].rec.open_flags);
+            if (same) {
+                fdtab[i].rec.flags |= CKC_FD_DUP;
+                fdtab[i].rec.aux = (uint64_t)fdtab[j].rec.fd;
+                break;
+            }
+        }
+    }
     /* A pipe with both ends in this process can be re-created; mark them. */
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             if (i != j && fdtab[i].rec.kind == CKC_FD_PIPE && fdtab[j].rec.kind == CKC_FD_PIPE &&
+                !((fdtab[i].rec.flags | fdtab[j].rec.flags) & CKC_FD_DUP) &&
                 fdtab[i].rec.aux == fdtab[j].rec.aux &&
                 (fdtab[i].rec.open_flags & O_ACCMODE) != (fdtab[j].rec.open_flags & O_ACCMODE))
                 fdtab[i].rec.flags |= CKC_FD_PIPE_SELF;
@@ -743,6 +761,32 @@ static int write_threads(ckf_writer *w, int gen)
     return r < 0 ? r : n + 1;
 }
 
+/* Deleted files the program still has open (temporary files) cannot be
+ * reopened: their contents go into the checkpoint. */
+static int save_file_data(ckf_writer *w, ckc_fd *r)
+{
+    static const uint64_t dflt = 256ull << 20;
+    uint64_t max = ck.cfg.ghost_max ? (uint64_t)ck.cfg.ghost_max : dflt;
+    if (r->kind != CKC_FD_REG || !(r->flags & CKC_FD_DELETED) || (r->flags & CKC_FD_DUP)) return 0;
+    if (r->size > max || r->size > CKF_MAX_META) {
+        ck_warn("fd %d: deleted file of %lu bytes is larger than CKPT_GHOST_MAX: not saved", r->fd,
+                (unsigned long)r->size);
+        return 0;
+    }
+    char *b = arena_alloc(NULL, r->size ? r->size : 1);
+    if (!b) return -ENOMEM;
+    uint64_t got = 0;
+    while (got < r->size) {
+        long n = ck_sys4(SYS_pread64, r->fd, b + got, r->size - got, got);
+        if (n <= 0) break;
+        got += (uint64_t)n;
+    }
+    if (got != r->size) return 0;
+    if (ckf_writer_add_chunk(w, CKF_T_FILE_DATA, (uint64_t)r->fd, b, got) < 0) return -EIO;
+    r->flags |= CKC_FD_DATA;
+    return 0;
+}
+
 static int write_files(ckf_writer *w)
 {
     struct buf fixed = { 0 }, strs = { 0 };
@@ -750,6 +794,8 @@ static int write_files(ckf_writer *w)
     if (buf_put(&fixed, &h, sizeof h) < 0) return -ENOMEM;
     for (int i = 0; i < ck.nfds; i++) {
         ckc_fd r = ck.fds[i].rec;
+        int e = save_file_data(w, &r);
+        if (e < 0) return e;
         r.path = str_add0(&strs, ck.fds[i].path);
         if (buf_put(&fixed, &r, sizeof r) < 0) return -ENOMEM;
     }

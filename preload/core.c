@@ -103,6 +103,8 @@ static void read_config(void)
     s = getenv("CKPT_PARK_TIMEOUT_MS");
     c->park_timeout_ms = s ? atoi(s) : 5000;
     if (c->park_timeout_ms <= 0) c->park_timeout_ms = 5000;
+    s = getenv("CKPT_GHOST_MAX");
+    c->ghost_max = s ? atol(s) : 0;
     s = getenv("CKPT_FULL");
     c->full_files = s && *s == '1';
 }

@@ -58,6 +58,7 @@ struct ck_config {
     int threads;               /* compression threads in the writer */
     int park_timeout_ms;
     int full_files;            /* CKPT_FULL=1: store file-backed pages too */
+    long ghost_max;            /* CKPT_GHOST_MAX: largest deleted open file saved */
 };
 
 struct ck_state {

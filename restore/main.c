@@ -73,6 +73,8 @@ extern const size_t ckpt_restorer_blob_size;
 #define ALIGN_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
 
 static int opt_force, opt_nopidns, opt_verbose;
+static int stdio_files;   /* --stdio=file: regular-file stdio reopened by path */
+struct image;
 static const char *img_path;
 
 static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -588,6 +590,9 @@ static int open_devnull(void)
     return fd;
 }
 
+static int recreate_deleted(const ckc_fd *f, const char *path);
+static void restore_dups(void);
+
 static void restore_files(int exe_fd)
 {
     int hi = max_saved_fd() + 1;
@@ -596,13 +601,19 @@ static void restore_files(int exe_fd)
     for (uint32_t i = 0; i < im.nfds; i++) {
         ckc_fd *f = &im.fds[i];
         int fd = f->fd;
-        if (fd <= 2) continue;                       /* the launcher's own stdio */
+        /* stdio: terminals, pipes and sockets are the launcher's own; a regular
+         * file (prog > out.txt) is the same file again (--stdio=file), or the
+         * launcher's (--stdio=inherit). */
+        if (fd <= 2 && !(stdio_files && f->kind == CKC_FD_REG && !(f->flags & CKC_FD_DELETED))) continue;
+        if (f->flags & CKC_FD_DUP) continue;         /* second pass */
         char *path = strdup_ref(im.fstrs, im.fstrs_len, f->path);
         int nfd = -1;
         int flags = (int)(f->open_flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY));
         if (f->flags & CKC_FD_INTERNAL) {
             if (f->kind == CKC_FD_EVENTFD) nfd = eventfd((unsigned)f->aux, EFD_NONBLOCK);
             else nfd = fcntl(2, F_DUPFD, hi);        /* libckpt's log: our stderr */
+        } else if (f->kind == CKC_FD_REG && (f->flags & CKC_FD_DATA)) {
+            nfd = recreate_deleted(f, path);
         } else if (f->kind == CKC_FD_REG && !(f->flags & CKC_FD_DELETED)) {
             nfd = open(path, flags);
             if (nfd < 0) {
@@ -662,6 +673,58 @@ static void restore_files(int exe_fd)
         place_fd(nfd, fd, f);
         free(path);
     }
+}
+
+/* Descriptors that shared an open file with another one share it again. */
+static void restore_dups(void)
+{
+    for (uint32_t i = 0; i < im.nfds; i++) {
+        ckc_fd *f = &im.fds[i];
+        if (!(f->flags & CKC_FD_DUP)) continue;
+        int src = (int)f->aux;
+        int src_kept = 0;
+        for (uint32_t j = 0; j < im.nfds; j++)
+            if (im.fds[j].fd == src) src_kept = 1;
+        if (!src_kept) continue;
+        if (f->fd <= 2 && !stdio_files) continue;
+        if (src <= 2 && !stdio_files) {
+            /* the source is the launcher's stdio: a dup of it is what the
+             * program would have (2>&1 keeps meaning the same thing) */
+        }
+        if (dup2(src, f->fd) < 0) die("dup2 %d to %d: %s", src, f->fd, strerror(errno));
+        fcntl(f->fd, F_SETFD, (f->flags & CKC_FD_CLOEXEC) ? FD_CLOEXEC : 0);
+    }
+}
+
+/* A deleted file that was open: a new unlinked file with the saved contents. */
+static int recreate_deleted(const ckc_fd *f, const char *path)
+{
+    long idx = -1;
+    for (long i = ckf_reader_find(im.r, CKF_T_FILE_DATA, 0); i >= 0;
+         i = ckf_reader_find(im.r, CKF_T_FILE_DATA, (size_t)i + 1))
+        if (ckf_reader_entry(im.r, (size_t)i)->key == (uint64_t)f->fd) { idx = i; break; }
+    if (idx < 0) return -1;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *sl = strrchr(dir, '/');
+    if (sl && sl != dir) *sl = 0; else snprintf(dir, sizeof dir, "/tmp");
+    int fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+    if (fd < 0) fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+    if (fd < 0) fd = memfd_create("ckpt-deleted", 0);
+    if (fd < 0) return -1;
+    void *buf = NULL;
+    long n = ckf_reader_read_alloc(im.r, (size_t)idx, &buf);
+    if (n < 0) die("%s: contents of deleted file %s: %s", img_path, path, ckf_strerror((int)n));
+    for (long off = 0; off < n;) {
+        ssize_t w = pwrite(fd, (char *)buf + off, (size_t)(n - off), off);
+        if (w <= 0) die("cannot recreate deleted file %s: %s", path, strerror(errno));
+        off += w;
+    }
+    ckf_reader_free_buf(im.r, buf);
+    if (f->open_flags & O_APPEND) fcntl(fd, F_SETFL, O_APPEND);
+    lseek(fd, (off_t)f->pos, SEEK_SET);
+    vlog("deleted file %s (fd %d) recreated with %ld bytes\n", path, f->fd, n);
+    return fd;
 }
 
 /* Closes every descriptor that is neither saved nor stdio nor in `except`. */
@@ -768,6 +831,7 @@ static void jump(void)
     free(exe);
 
     restore_files(exe_fd);
+    restore_dups();
     close_others(exe_fd);
     restore_attrs();
 
@@ -1008,6 +1072,9 @@ static void usage(int code)
             "Resumes a checkpoint written by libckpt. DIR means DIR/latest.\n"
             "  --force      restore even if the executable, a library or an open file changed\n"
             "  --no-pidns   do not use a pid namespace (the program gets new pid and tids)\n"
+            "  --stdio=file|inherit  stdin/stdout/stderr that were regular files: reopen\n"
+            "               them at their saved offsets (file) or use ckpt-restore's own\n"
+            "               (inherit, the default); terminals and pipes are always inherited\n"
             "  -v           report what is done\n"
             "Exit status: the program's; 1 if the checkpoint cannot be restored.\n");
     exit(code);
@@ -1017,19 +1084,27 @@ int main(int argc, char **argv)
 {
     static const struct option lo[] = {
         { "force", no_argument, 0, 'f' }, { "no-pidns", no_argument, 0, 'n' },
-        { "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 } };
+        { "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
+        { "stdio", required_argument, 0, 's' }, { 0, 0, 0, 0 } };
     int c;
     while ((c = getopt_long(argc, argv, "fnvh", lo, NULL)) != -1) {
         switch (c) {
         case 'f': opt_force = 1; break;
         case 'n': opt_nopidns = 1; break;
         case 'v': opt_verbose = 1; break;
+        case 's':
+            if (!strcmp(optarg, "file")) stdio_files = 1;
+            else if (!strcmp(optarg, "inherit")) stdio_files = 0;
+            else usage(2);
+            break;
         case 'h': usage(0);
         default: usage(2);
         }
     }
     if (optind != argc - 1) usage(2);
     if (getenv("CKPT_RESTORE_NO_PIDNS")) opt_nopidns = 1;
+    const char *sp = getenv("CKPT_RESTORE_STDIO");
+    if (sp && !strcmp(sp, "file")) stdio_files = 1;
     static char pathbuf[4096];
     img_path = argv[optind];
     struct stat st;

@@ -36,11 +36,7 @@ enum {
  * the name (UTF-8, not NUL-terminated): the name runs to the end of the payload or
  * to a NUL byte, whichever comes first; bytes after such a NUL are reserved for
  * future fields and ignored by this reader. */
-typedef struct ckc_region {
-    uint64_t len;          /* length in bytes */
-    /* char name[] follows */
-} ckc_region;
-_Static_assert(sizeof(ckc_region) == 8, "ckc_region layout");
+/* ckc_region itself is defined in format/ckc.h. */
 
 /* The name of a region payload (pointer into buf) and its length. */
 static inline const char *ckc_region_name(const void *buf, size_t len, size_t *nlen)
