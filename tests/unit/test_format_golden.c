@@ -267,6 +267,16 @@ static struct buf make_case(const char *name)
         uint8_t *c = chunk_at(&b, find_entry(&b, CKF_T_NOTE, CKF_C_STORED));
         c[0] ^= 0x20;
         reseal_chunk(c, 0);
+    } else if (!strcmp(name, "zstd_raw_len_lie.ckf")) {
+        /* header and index agree on a raw length one byte short of the frame's */
+        long i;
+        free(b.p);
+        b = build(1, 4096, F_META | F_MEM);
+        i = find_entry(&b, CKF_T_MEMBLK, CKF_C_ZSTD);
+        wr64(chunk_at(&b, i) + 16, rd64(chunk_at(&b, i) + 16) - 1);
+        reseal_chunk(chunk_at(&b, i), 0);
+        entries(&b)[i].raw_len -= 1;
+        reseal_index(&b);
     } else {
         abort();
     }
@@ -294,6 +304,7 @@ static const struct gcase cases[] = {
     { "payload_bitflip.ckf", CKF_E_PAYLOAD_CHECKSUM, 1 },
     { "stored_payload_bitflip.ckf", CKF_E_CONTENT_HASH, 0 },
     { "payload_bitflip_resummed.ckf", CKF_E_CONTENT_HASH, 1 },
+    { "zstd_raw_len_lie.ckf", CKF_E_DECOMPRESS, 1 },
     { "lying_chunk_len.ckf", CKF_E_BAD_INDEX, 0 },
     { "lying_index_len.ckf", CKF_E_BAD_INDEX, 0 },
     { "index_outside.ckf", CKF_E_BAD_INDEX, 0 },
