@@ -300,14 +300,16 @@ int main(void)
     {
         double zero = mbs / res[D_ZERO].w1_null / 1000;
         printf("\nTargets:\n\n");
-        printf("- single-thread compress+write >= 80%% of `zstd -b1`: worst %.0f%% to /dev/null, "
-               "%.0f%% to a file (all-zero excluded) - %s\n", min_w * 100, min_w_file * 100,
-               min_w >= 0.8 ? "met" : "NOT met");
+        if (min_w < 1e8)
+            printf("- single-thread compress+write >= 80%% of `zstd -b1`: worst %.0f%% to /dev/null, "
+                   "%.0f%% to a file (page cache; all-zero excluded) - %s\n", min_w * 100,
+                   min_w_file * 100, min_w >= 0.8 ? "met" : "NOT met");
         printf("- all-zero memory >= 5 GB/s: %.1f GB/s - %s\n", zero, zero >= 5 ? "met" : "NOT met");
         printf("- 2 threads >= 1.6x 1 thread: worst %.2fx (all-zero excluded) - %s\n", min_th,
                min_th >= 1.6 ? "met" : "NOT met");
-        printf("- read+verify+decompress >= 80%% of `zstd -d`: worst %.0f%% - %s\n", min_rd * 100,
-               min_rd >= 0.8 ? "met" : "NOT met");
+        if (min_rd < 1e8)
+            printf("- read+verify+decompress >= 80%% of `zstd -d`: worst %.0f%% - %s\n",
+                   min_rd * 100, min_rd >= 0.8 ? "met" : "NOT met");
     }
     munmap(data, n);
     return 0;

@@ -24,12 +24,13 @@ for s in bench/bench_${BENCH_ONLY:-*}.sh; do
         cat "$sec"
         title=$(head -1 "$sec")
         tmp=$(mktemp)
-        # drop the old section with this title, then append the new one
-        awk -v t="$title" '
-            /^## / { skip = ($0 == t) }
-            !skip { print }' "$out" > "$tmp"
-        sed -i -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$tmp"   # trailing blank lines
-        { cat "$tmp"; echo; cat "$sec"; } > "$out"
+        # replace the section with this title where it stands, or append it
+        awk -v t="$title" -v f="$sec" '
+            function put() { while ((getline l < f) > 0) print l; print ""; done = 1 }
+            /^## / { skip = 0; if ($0 == t) { put(); skip = 1; next } }
+            !skip { print }
+            END { if (!done) { print ""; put() } }' "$out" | cat -s > "$tmp"
+        sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$tmp" > "$out"
         rm -f "$tmp"
     else
         echo "bench: $s failed; its section of $out is unchanged" >&2

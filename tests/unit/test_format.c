@@ -537,7 +537,7 @@ static void test_allocator(void)
 /* In the forked child malloc must not be called at all: this test binary
  * replaces malloc with a wrapper that aborts while `forbid_malloc` is set
  * (not under ASan, which owns malloc). */
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__has_feature)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(__has_feature)
 #define CHECK_NO_MALLOC 1
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -734,6 +734,25 @@ static void test_writer_errors(void)
         rc = ckf_writer_add_memory(w, 0, big, sizeof(big));
     }
     TAP_OK(rc == -CKF_E_IO, "sink failure -> IO");
+    {
+        /* the same with the thread pool: the error surfaces, nothing hangs */
+        struct membuf m2;
+        ckf_sink s2;
+        ckf_writer *w2;
+        static uint8_t big2[4 << 20];
+        int rc2;
+        fill_random(big2, sizeof(big2));
+        mem_sink(&s2, &m2);
+        m2.fail_after = 1 << 20;
+        opts_init(&o, &s2, 1, 65536);
+        o.nthreads = 3;
+        ckf_writer_open(&w2, &o);
+        rc2 = ckf_writer_add_memory(w2, 0, big2, sizeof(big2));
+        TAP_OK(rc2 == -CKF_E_IO && ckf_writer_add_memory(w2, 0, big2, 100) == -CKF_E_IO,
+               "nthreads=3: sink failure -> IO, sticky");
+        ckf_writer_free(w2);                /* abandoned without close */
+        free(m2.p);
+    }
     TAP_OK(ckf_writer_add_chunk(w, CKF_T_NOTE, 0, "x", 1) == -CKF_E_IO &&
            ckf_writer_close(w) == -CKF_E_IO, "the sink error is sticky");
     ckf_writer_free(w);
