@@ -1,0 +1,59 @@
+#!/usr/bin/env bats
+# thirdparty.bats - unmodified programs from Debian packages, checkpointed at a
+# random moment, killed, restored: their output must be the uninterrupted one.
+# Output goes to a regular file that ckpt-restore --stdio=file reopens at the
+# saved offset (so the restored run continues the same file).
+# CKPT_TEST_REPEAT moments per program (default 1; CKPT_TEST_FULL=1: 5).
+
+load ../lib/ckpt.bash
+
+TP=$CKPT_ROOT/tests/thirdparty
+
+setup_file() { ck_probe; }
+
+setup() {
+    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-3p.XXXXXX")
+    ck_seed
+}
+
+teardown() { rm -rf "$WORK"; }
+
+# tp NAME CMD... : reference run, then REPEAT x (run, SIGUSR1 at a random
+# moment, wait for latest, kill -9, restore), comparing stdout file and status.
+tp() {
+    local name=$1; shift
+    command -v "$1" >/dev/null || skip "$1 not installed"
+    ck_need_restore
+    local t0 t1 ms rc
+    t0=$(ck_now_ms); "$@" > "$WORK/ref.out" 2>/dev/null; rc=$?; t1=$(ck_now_ms)
+    ms=$((t1 - t0))
+    echo "# $name reference: exit $rc in $ms ms"
+    local reps=${CKPT_TEST_REPEAT:-1}
+    [ "${CKPT_TEST_FULL:-0}" = 1 ] && reps=${CKPT_TEST_REPEAT:-5}
+    for i in $(seq "$reps"); do
+        local d=$(ck_random_moment "$ms") dir=$WORK/ck$i out=$WORK/run$i.out
+        ( ck_close_fds; cd "$WORK" && CKPT_DIR=$dir LD_PRELOAD=$LIBCKPT exec "$@" ) \
+            </dev/null >"$out" 2>"$WORK/run$i.err" 3>&- &
+        local pid=$!
+        ck_sleep_ms "$d"
+        kill -USR1 "$pid" 2>/dev/null || ck_fail "$name finished before the checkpoint at $d ms"
+        ck_wait_latest "$dir" "" >/dev/null || ck_fail "$name: no checkpoint after SIGUSR1 at $d ms"
+        kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+        "$RESTORER" --stdio=file "$dir/latest" </dev/null >/dev/null 2>"$WORK/rest$i.err" 3>&- &
+        ck_wait_pid $! 120 || ck_fail "$name: restore timed out"
+        [ "$CK_RC" = "$rc" ] || { ck_show "$WORK/rest$i.err"; ck_fail "$name @ $d ms: restored exit $CK_RC, reference $rc"; }
+        cmp -s "$WORK/ref.out" "$out" || { ck_show "$WORK/rest$i.err"; ck_fail "$name @ $d ms: output differs"; }
+        echo "# $name, checkpoint at $d ms: identical"
+    done
+}
+
+@test "python3 (Debian): dict/json/hashlib workload" { tp python3 /usr/bin/python3 "$TP/job.py"; }
+@test "sqlite3: in-memory database with temp files (deleted while open)" {
+    tp sqlite3 sqlite3 :memory: -init /dev/null -cmd ".read $TP/job.sql" ".quit"
+}
+@test "xz -T2: two compression threads, output file continued" {
+    head -c 30000000 /dev/urandom | base64 > "$WORK/in.txt"
+    tp xz xz -T2 -6 -c "$WORK/in.txt"
+}
+@test "bc -l: 2600 digits of pi" { tp bc bc -l "$TP/pi.bc"; }
+@test "perl: hashes and sort" { tp perl perl "$TP/job.pl"; }
