@@ -189,7 +189,9 @@ typedef struct ckf_writer_opts {
     int         level;         /* zstd level; 0 = stored (no compression) */
     uint32_t    block_size;    /* 0: CKF_DEFAULT_BLOCK; power of two in [MIN,MAX] */
     int         nthreads;      /* >1: ckf_writer_add_memory compresses on that many
-                                  pthreads (do not use in a forked child) */
+                                  pthreads (do not use in a forked child); the file
+                                  is byte-identical to the single-threaded one and
+                                  add_memory returns once all its blocks are out */
     uint8_t     id[16];        /* identity; all-zero: generated from time/pid/getrandom */
     uint8_t     parent_id[16]; /* zero if not incremental */
     uint64_t    created_ns;    /* 0: CLOCK_REALTIME now (set it for reproducible files) */
@@ -228,7 +230,8 @@ int    ckf_writer_put_encoded(ckf_writer *w, const ckf_chunk_header *hdr,
 typedef struct ckf_reader ckf_reader;
 
 /* Opens and validates file header, footer and index (every entry bounds-checked
- * against the file and against each other).  Payloads are checked when read. */
+ * against the file and against each other).  Payloads are checked when read.
+ * A reader is not thread-safe: use one per thread. */
 int  ckf_reader_open_fd(ckf_reader **out, int fd, const ckf_alloc *alloc);
 int  ckf_reader_open_path(ckf_reader **out, const char *path, const ckf_alloc *alloc);
 /* Same checks over a file image in memory (not copied; must outlive the reader). */
