@@ -31,6 +31,7 @@
 #include "format/ckc.h"
 #include "cuda_hooks/cuda_ckpt.h"
 #include "include/ckpt.h"
+#include "preload/backtrace.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -629,6 +630,8 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
     return 0;
 }
 
+static int getenv_flag_nobt(void) { return ck.cfg.no_backtrace; }
+
 /* ---- metadata chunks --------------------------------------------------------------------- */
 
 static int put_chunk(ckf_writer *w, uint16_t type, uint64_t key, struct buf *fixed, struct buf *strs)
@@ -709,8 +712,11 @@ static int write_process(ckf_writer *w, uint64_t pause_ns)
     return put_chunk(w, CKF_T_PROCESS, 0, &fixed, &strs);
 }
 
+/* One thread's frames in the backtrace buffer (see backtrace.c). */
+struct frames { const char *p; uint32_t n; };
+
 static int write_thread(ckf_writer *w, const struct ck_slot *s, uint32_t flags,
-                        const struct ck_ctx *ctx, uint64_t mask)
+                        const struct ck_ctx *ctx, uint64_t mask, const struct frames *fr)
 {
     ckc_thread t;
     memset(&t, 0, sizeof t);
@@ -736,20 +742,64 @@ static int write_thread(ckf_writer *w, const struct ck_slot *s, uint32_t flags,
     memcpy(t.name, s->name, 16);
     memcpy(t.resume_ctx, ctx, sizeof t.resume_ctx);
     t.resume_mask = mask;
-    struct buf fixed = { 0 };
+    t.nframes = fr ? fr->n : 0;
+    struct buf fixed = { 0 }, strs = { 0 };
     if (buf_put(&fixed, &t, sizeof t) < 0) return -ENOMEM;
-    return put_chunk(w, CKF_T_THREAD, t.tid, &fixed, NULL);
+    const char *q = fr ? fr->p : NULL;
+    for (uint32_t i = 0; i < t.nframes; i++) {
+        ckc_frame f;
+        uint64_t v[3];
+        memcpy(v, q, 24);
+        uint8_t nl = (uint8_t)q[24];
+        f.pc = v[0]; f.sp = v[1]; f.off = v[2];
+        f.sym = str_add(&strs, q + 25, nl);
+        q += 25 + nl;
+        if (buf_put(&fixed, &f, sizeof f) < 0) return -ENOMEM;
+    }
+    return put_chunk(w, CKF_T_THREAD, t.tid, &fixed, &strs);
 }
 
 static int write_threads(ckf_writer *w, int gen)
 {
     int n = 0;
+    int *idx = arena_alloc(NULL, sizeof(int) * CK_MAX_THREADS);
+    struct ck_bt *bt = arena_alloc(NULL, sizeof(struct ck_bt) * CK_MAX_THREADS);
+    struct frames *fr = arena_alloc(NULL, sizeof(struct frames) * CK_MAX_THREADS);
+    if (!idx || !bt || !fr) return -ENOMEM;
     for (int i = 0; i < CK_MAX_THREADS; i++) {
         const struct ck_slot *s = &ck_slots[i];
         if (!s->tid || s->parked_gen != gen || !s->uc) continue;
-        int r = write_thread(w, s, s->tid == ck.main_tid ? CKC_THR_MAIN : 0, &s->ctx, s->hmask);
-        if (r < 0) return r;
+        idx[n] = i;
+        bt[n].uc = s->uc;
+        fr[n].p = NULL;
+        fr[n].n = 0;
         n++;
+    }
+    size_t cap = (size_t)n * CKC_MAX_FRAMES * 300 + 4096, used = 0;
+    char *btbuf = arena_alloc(NULL, cap);
+    if (btbuf && !getenv_flag_nobt()) {
+        ck_backtraces(bt, n, btbuf, cap, &used);
+        /* parse: u32 k, u32 nframes, frames...; stop at the first incomplete one */
+        size_t off = 0;
+        while (off + 8 <= used) {
+            uint32_t h[2];
+            memcpy(h, btbuf + off, 8);
+            size_t p = off + 8, ok = 1;
+            for (uint32_t f = 0; f < h[1]; f++) {
+                if (p + 25 > used) { ok = 0; break; }
+                p += 25 + (uint8_t)btbuf[p + 24];
+                if (p > used) { ok = 0; break; }
+            }
+            if (!ok || h[0] >= (uint32_t)n) break;
+            fr[h[0]].p = btbuf + off + 8;
+            fr[h[0]].n = h[1];
+            off = p;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        const struct ck_slot *s = &ck_slots[idx[k]];
+        int r = write_thread(w, s, s->tid == ck.main_tid ? CKC_THR_MAIN : 0, &s->ctx, s->hmask, &fr[k]);
+        if (r < 0) return r;
     }
     struct ck_slot m;
     memset(&m, 0, sizeof m);
@@ -757,7 +807,7 @@ static int write_threads(ckf_writer *w, int gen)
     m.fs = ck.mgr_fs;
     m.ss.ss_flags = SS_DISABLE;
     memcpy(m.name, "ckpt-manager", 13);
-    int r = write_thread(w, &m, CKC_THR_MANAGER, &ck.mgr_ctx, ~0ull);
+    int r = write_thread(w, &m, CKC_THR_MANAGER, &ck.mgr_ctx, ~0ull, NULL);
     return r < 0 ? r : n + 1;
 }
 

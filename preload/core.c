@@ -105,6 +105,8 @@ static void read_config(void)
     if (c->park_timeout_ms <= 0) c->park_timeout_ms = 5000;
     s = getenv("CKPT_GHOST_MAX");
     c->ghost_max = s ? atol(s) : 0;
+    s = getenv("CKPT_BACKTRACE");
+    c->no_backtrace = s && *s == '0';
     s = getenv("CKPT_FULL");
     c->full_files = s && *s == '1';
 }

@@ -59,6 +59,7 @@ struct ck_config {
     int park_timeout_ms;
     int full_files;            /* CKPT_FULL=1: store file-backed pages too */
     long ghost_max;            /* CKPT_GHOST_MAX: largest deleted open file saved */
+    int no_backtrace;          /* CKPT_BACKTRACE=0 */
 };
 
 struct ck_state {
