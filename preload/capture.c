@@ -578,6 +578,13 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
     int file = (f & CKC_VMA_FILE) != 0;
     if (shared && file) return 0;                 /* the file holds it */
     int file_private = file && !shared;
+    /* Memory that changes while we save it must be copied before it is hashed
+     * and compressed: shared memory (the program runs on), libckpt's own data
+     * (the writer's bookkeeping lives there) and the manager's stack and TLS
+     * (the writer runs on that thread's TLS). */
+    int volatile_mem = shared ||
+        (m->v.start < ck.self_rw_hi && m->v.end > ck.self_rw_lo) ||
+        (ck.mgr_fs >= m->v.start && ck.mgr_fs < m->v.end);
     if (!(m->prot & PROT_READ))
         ck_sys3(SYS_mprotect, m->v.start, m->v.end - m->v.start, m->prot | PROT_READ);
 
@@ -604,7 +611,7 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
                     j++;
                 uint64_t a = ws + i * PAGE, len = (j - i) * PAGE;
                 m->v.stored_bytes += len;
-                if ((r = submit(w, a, len, 0)) < 0) return (int)r;
+                if ((r = submit(w, a, len, volatile_mem)) < 0) return (int)r;
                 i = j;
             }
         } else {
@@ -622,7 +629,7 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
             if (hi > lo) {
                 uint64_t len = (hi - lo) * PAGE;
                 m->v.stored_bytes += len;
-                if ((r = submit(w, ws + lo * PAGE, len, shared)) < 0) return (int)r;
+                if ((r = submit(w, ws + lo * PAGE, len, volatile_mem)) < 0) return (int)r;
             }
         }
         ws = we;

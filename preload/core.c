@@ -26,6 +26,7 @@
 #include "include/ckpt.h"
 
 #include <errno.h>
+#include <link.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -292,6 +293,25 @@ static void on_fork_child(void)
     ckpt_cuda_atfork_child();
 }
 
+/* Where libckpt's own writable data lies (see capture.c: it is copied before
+ * being saved, since the writer's bookkeeping lives there). */
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size; (void)arg;
+    uint64_t me = (uint64_t)&ck;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
+        uint64_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (me >= lo && me < hi) {
+            ck.self_rw_lo = lo & ~4095ull;
+            ck.self_rw_hi = (hi + 4095) & ~4095ull;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void read_exe(void)
 {
     ssize_t n = readlink("/proc/self/exe", ck.exe, sizeof ck.exe - 1);
@@ -323,6 +343,7 @@ void ck_init(void)
     setenv("CKPT_OWNER_PID", pidbuf, 1);
     read_config();
     read_exe();
+    dl_iterate_phdr(find_self, NULL);
     ck.tid_offset = ck_find_tid_offset();
 
     ck.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -94,6 +94,7 @@ struct ck_state {
     int nfds;
     int nslots_hint;
     uint64_t wstack, wstack_len; /* the writer's stack (not part of the image) */
+    uint64_t self_rw_lo, self_rw_hi; /* libckpt's writable segment (data + bss) */
 };
 
 extern struct ck_state ck HIDDEN;

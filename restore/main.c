@@ -530,6 +530,8 @@ static void stage_memory(void)
             mflags |= MAP_SHARED;
         } else {
             mflags |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+            /* the main stack keeps growing down on demand after the restore */
+            if (f & (CKC_VMA_STACK | CKC_VMA_GROWSDOWN)) mflags |= MAP_GROWSDOWN;
         }
         void *p = mmap((void *)at, len, mprot, mflags, fd, (f & CKC_VMA_FILE) ? (off_t)v->pgoff : 0);
         if (p == MAP_FAILED || (uint64_t)p != at)
@@ -644,6 +646,13 @@ static void restore_files(int exe_fd)
             if ((f->open_flags & O_ACCMODE) == O_RDONLY) {
                 int pp[2];
                 if (pipe2(pp, (int)(f->open_flags & O_NONBLOCK)) < 0) die("pipe: %s", strerror(errno));
+                /* out of the way of the saved numbers before placing either end */
+                for (int e = 0; e < 2; e++) {
+                    int t = fcntl(pp[e], F_DUPFD, hi);
+                    if (t < 0) die("fcntl: %s", strerror(errno));
+                    close(pp[e]);
+                    pp[e] = t;
+                }
                 for (uint32_t j = 0; j < im.nfds; j++) {
                     ckc_fd *g = &im.fds[j];
                     if (j != i && g->kind == CKC_FD_PIPE && g->aux == f->aux &&
