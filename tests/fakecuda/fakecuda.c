@@ -23,8 +23,9 @@
  *    copies device memory into malloc'd "driver-owned" host memory and drops
  *    the memfd and the address reservation; Restore re-creates both at the
  *    same addresses (OPERATING_SYSTEM if something else took them), checks the
- *    process name and that the driver's eventfd is still there at the same fd
- *    number (FAKECUDA_CHECK_FDS=0 disables); FAKECUDA_RESTORE_FAIL=1 makes a
+ *    process name and that the driver's eventfd (and with FAKECUDA_PIPE=1 a
+ *    pipe pair) is still there at the same fd numbers (FAKECUDA_CHECK_FDS=0
+ *    disables); FAKECUDA_RESTORE_FAIL=1 makes a
  *    restore fail with OUT_OF_MEMORY and every later one with 304, as seen
  *    with driver 580 (cuda-checkpoint#44).
  * Kernels are host functions chosen by entry name (vadd, incr, fill,
@@ -62,6 +63,7 @@ static size_t g_va_size = 64ull << 30;
 static int g_ndev = 1, g_drv_ver = 13000, g_async = 1, g_no_ckpt_api, g_mig, g_hint_refuse;
 static long g_slow_us = 200000;
 static int g_check_fds = 1, g_restore_fail;
+static int g_use_pipe;                /* FAKECUDA_PIPE=1: also a pipe, like libcuda's */
 static long g_hold_us;                /* the first cuMemGetInfo_v2 stays in the driver this long */
 
 static void config(void)
@@ -79,6 +81,7 @@ static void config(void)
     if ((s = getenv("FAKECUDA_CHECK_FDS"))) g_check_fds = atoi(s);
     if ((s = getenv("FAKECUDA_RESTORE_FAIL"))) g_restore_fail = atoi(s);
     if ((s = getenv("FAKECUDA_HOLD_US"))) g_hold_us = atol(s);
+    if ((s = getenv("FAKECUDA_PIPE"))) g_use_pipe = atoi(s);
     g_mem_size = (g_mem_size + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
     if (g_va_size < 2 * g_mem_size) g_va_size = 2 * g_mem_size;
 }
@@ -577,8 +580,10 @@ static void run_kernel(struct op *o)
     }
 }
 
-/* ---- eventfd that stands for the driver's internal pipes (R2) ------------------------- */
+/* ---- eventfd (and optionally a pipe) that stand for the driver's internal
+ * descriptors (R2): a restore needs them back at the same numbers ---------------------- */
 static int g_evfd = -1;
+static int g_pipe[2] = { -1, -1 };
 
 /* ---- fork ----------------------------------------------------------------------------------- */
 static void atfork_child(void) { g_forked = 1; }
@@ -595,6 +600,7 @@ API CUresult cuInit(unsigned flags)
         if (mem_setup()) r = CKCU_ERROR_OPERATING_SYSTEM;
         else {
             g_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            if (g_use_pipe && pipe2(g_pipe, O_CLOEXEC | O_NONBLOCK)) g_pipe[0] = g_pipe[1] = -1;
             pthread_atfork(NULL, NULL, atfork_child);
             g_inited = 1;
         }
@@ -1815,6 +1821,16 @@ API CUresult cuCheckpointProcessCheckpoint(int pid, ckcu_ckpt_checkpoint_args_t 
     return 0;
 }
 
+/* The pipe pair still connects its two ends (same numbers as at cuInit). */
+static int pipe_alive(void)
+{
+    if (g_pipe[0] < 0) return 1;
+    char c = 'x';
+    if (write(g_pipe[1], &c, 1) != 1) return 0;
+    c = 0;
+    return read(g_pipe[0], &c, 1) == 1 && c == 'x';
+}
+
 static int evfd_alive(void)
 {
     if (g_evfd < 0) return 1;
@@ -1837,7 +1853,7 @@ API CUresult cuCheckpointProcessRestore(int pid, ckcu_ckpt_restore_args_t *a)
     char comm[16] = "";
     proc_comm(comm);
     if (strcmp(comm, g_comm)) return CKCU_ERROR_NOT_PERMITTED;  /* matched by process name */
-    if (g_check_fds && !evfd_alive()) return CKCU_ERROR_OPERATING_SYSTEM;
+    if (g_check_fds && (!evfd_alive() || !pipe_alive())) return CKCU_ERROR_OPERATING_SYSTEM;
     pthread_mutex_lock(&g_mu);
     if (mem_setup()) { mem_teardown(); pthread_mutex_unlock(&g_mu); return CKCU_ERROR_OPERATING_SYSTEM; }
     for (int i = 0; i < g_nsaved; i++) {
