@@ -13,7 +13,8 @@
 # Knobs (environment):
 #   CKPT_BUILD          build directory (default: <repo>/build)
 #   CKPT_TEST_FULL=1    big sizes and more repetitions (local runs)
-#   CKPT_TEST_REPEAT=N  random moments per program (default 2, 5 with FULL)
+#   CKPT_TEST_REPEAT=N  random moments per program (default 2, 5 with FULL,
+#                       1 with CKPT_TEST_QUICK=1)
 #   CKPT_TEST_SEED=S    seed for $RANDOM, printed by every test for reproduction
 #   CKPT_TEST_TIMEOUT=S how long to wait for a checkpoint, or a restored run
 #                       beyond 3x the reference run time (default 30)
@@ -38,6 +39,8 @@ PY=/usr/bin/python3
 CK_TIMEOUT=${CKPT_TEST_TIMEOUT:-30}
 if [ "${CKPT_TEST_FULL:-0}" = 1 ]; then
     CK_REPEAT=${CKPT_TEST_REPEAT:-5}
+elif [ "${CKPT_TEST_QUICK:-0}" = 1 ]; then
+    CK_REPEAT=${CKPT_TEST_REPEAT:-1}
 else
     CK_REPEAT=${CKPT_TEST_REPEAT:-2}
 fi
