@@ -55,7 +55,9 @@
 #define CKCU_IF_DRIVER_CKPT 0x1u   /* device state was moved to host memory by the driver's
                                       cuCheckpointProcessCheckpoint: restore must call
                                       cuCheckpointProcessRestore + Unlock */
-#define CKCU_IF_DATA        0x2u   /* CKF_T_CUDA_DATA chunks accompany this chunk */
+#define CKCU_IF_DATA        0x2u   /* device buffers were copied to the host for this
+                                      checkpoint (CKPT_CUDA_DATA=1); the writer stores
+                                      them as CKF_T_CUDA_DATA chunks */
 #define CKCU_IF_TRACK_ONLY  0x4u   /* CKPT_CUDA=track: metadata only, device state not saved */
 
 /* gate bits (header gate_flags): why a checkpoint is or would be refused */
