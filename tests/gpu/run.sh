@@ -12,6 +12,8 @@
 #
 # Checks (names as printed):
 #   env            driver/toolkit versions, persistence mode, GPU list (recorded only)
+#   abi-decls      cuda_hooks/cuda_decls.h agrees with the toolkit's cuda.h (tests/gpu/abi_check.c)
+#   abi-names      every variant in cuda_funcs.def is exported by the toolkit's libcuda stub
 #   e1-*           E1 lookup audit: with CKPT_LOG=debug CKPT_CUDA_SELFTEST=1 every
 #                  program's lookups are logged; pointer identity holds
 #                  (cuGetProcAddress(base, ver, flags) == dlsym(libcuda, variant))
@@ -82,6 +84,20 @@ elif command -v nvcc >/dev/null; then
 else
     skp build "no nvcc"
 fi
+# ---- ABI: our declarations against the toolkit (research/cuda.md §4.3) --------------------
+if [ "${CKPT_GPU_SELFCHECK:-0}" != 1 ] && [ -f "$CUDA_HOME/include/cuda.h" ]; then
+    if gcc -std=gnu11 -fsyntax-only -I"$ROOT" -I"$CUDA_HOME/include" "$ROOT/tests/gpu/abi_check.c" \
+        >"$OUT/abi.log" 2>&1; then ok abi-decls; else cat "$OUT/abi.log"; bad abi-decls "see above"; fi
+    stub=$CUDA_HOME/lib64/stubs/libcuda.so
+    if [ -f "$stub" ]; then
+        nm -D --defined-only "$stub" | awk '{print $3}' | sort -u >"$OUT/stub-exports.txt"
+        grep -oE '^CU_(GEN|HOOK)\([A-Za-z0-9_]+' "$ROOT/cuda_hooks/cuda_funcs.def" | sed 's/.*(//' |
+            sort -u >"$OUT/wrapped.txt"
+        missing=$(comm -23 "$OUT/wrapped.txt" "$OUT/stub-exports.txt" | tr '\n' ' ')
+        if [ -z "$missing" ]; then ok abi-names; else bad abi-names "not exported by the driver stub: $missing"; fi
+    fi
+fi
+
 have_torch=0
 python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && have_torch=1
 
