@@ -334,6 +334,20 @@ static void selftest(void)
         { CUI_cuMemcpyHtoD_v2_ptds, "cuMemcpyHtoD", 7000, 2 },
         { CUI_cuLaunchKernel_ptsz, "cuLaunchKernel", 7000, 2 },
         { CUI_cuCtxCreate_v4, "cuCtxCreate", 12050, 0 },
+        { CUI_cuCtxSynchronize_v2, "cuCtxSynchronize", 13000, 0 },
+        { CUI_cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", 7000, 0 },
+        { CUI_cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease", 7000, 0 },
+        { CUI_cuMemAllocPitch_v2, "cuMemAllocPitch", 3020, 0 },
+        { CUI_cuMemAllocAsync_ptsz, "cuMemAllocAsync", 11020, 2 },
+        { CUI_cuMemFreeAsync, "cuMemFreeAsync", 11020, 0 },
+        { CUI_cuMemHostAlloc, "cuMemHostAlloc", 2020, 0 },
+        { CUI_cuMemAllocManaged, "cuMemAllocManaged", 6000, 0 },
+        { CUI_cuMemCreate, "cuMemCreate", 10020, 0 },
+        { CUI_cuMemMap, "cuMemMap", 10020, 0 },
+        { CUI_cuModuleLoadData, "cuModuleLoadData", 2000, 0 },
+        { CUI_cuLibraryLoadData, "cuLibraryLoadData", 12000, 0 },
+        { CUI_cuStreamCreate, "cuStreamCreate", 2000, 0 },
+        { CUI_cuCheckpointProcessLock, "cuCheckpointProcessLock", 12080, 0 },
     };
     for (size_t i = 0; i < sizeof probe / sizeof probe[0]; i++) {
         void *p = NULL;
