@@ -272,13 +272,21 @@ CK_HIDDEN dlvsym_fn g_next_dlvsym_ptr;
 
 static void *first_def_after(struct link_map *after, const char *name, const char *ver);
 
+/* Last resort if the link-map walk finds nothing: glibc's compat-versioned
+ * symbols, which an unversioned definition (ours) cannot satisfy. */
+extern void *ckcu_libc_dlsym(void *handle, const char *name);
+extern void *ckcu_libc_dlvsym(void *handle, const char *name, const char *ver);
+__asm__(".symver ckcu_libc_dlsym, dlsym@GLIBC_2.2.5");
+__asm__(".symver ckcu_libc_dlvsym, dlvsym@GLIBC_2.2.5");
+
 static void real_dl_init(void)
 {
     if (g_real_dlsym && g_real_dlvsym) return;
     struct link_map *self = self_map();
-    if (!self) return;
-    dlsym_fn s = (dlsym_fn)first_def_after(self, "dlsym", NULL);
-    dlvsym_fn v = (dlvsym_fn)first_def_after(self, "dlvsym", NULL);
+    dlsym_fn s = self ? (dlsym_fn)first_def_after(self, "dlsym", NULL) : NULL;
+    dlvsym_fn v = self ? (dlvsym_fn)first_def_after(self, "dlvsym", NULL) : NULL;
+    if (!s) s = ckcu_libc_dlsym;
+    if (!v) v = ckcu_libc_dlvsym;
     __atomic_store_n(&g_real_dlvsym, v, __ATOMIC_RELEASE);
     __atomic_store_n(&g_real_dlsym, s, __ATOMIC_RELEASE);
 }
