@@ -55,7 +55,7 @@ static void fill_slice(size_t from, size_t to, uint64_t seed)
     uint64_t s = seed * 2654435761u + 1;
     for (size_t p = from; p < to; p += 4096) {
         int zero = !strcmp(shape, "mixed") && (rng(&s) & 3) != 0;
-        if (zero) continue;
+        if (zero) { memset(mem + p, 0, 4096); continue; }   /* resident, all zero */
         if (!strcmp(shape, "rand")) {
             uint64_t *w = (uint64_t *)(mem + p);
             for (int i = 0; i < 512; i++) w[i] = rng(&s);

@@ -574,6 +574,7 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
 {
     uint32_t f = m->v.flags;
     if (m->skip_data) return 0;
+    if (ckpt_cuda_data_range((uintptr_t)m->v.start, (size_t)(m->v.end - m->v.start))) return 0;
     int shared = (f & CKC_VMA_SHARED) != 0;
     int file = (f & CKC_VMA_FILE) != 0;
     if (shared && file) return 0;                 /* the file holds it */
@@ -911,6 +912,18 @@ static int write_small(ckf_writer *w)
                          ck.reason == CKC_REASON_API ? "api" : "signal",
                          ck.seq, ck_resume.generation, ck.requests, ck.dropped);
     if (ckf_writer_add_chunk(w, CKF_T_NOTE, 0, note, (size_t)nl) < 0) return -EIO;
+    /* CKPT_CUDA_DATA=1: host copies of the device buffers, readable by tools */
+    for (size_t i = 0;; i++) {
+        uint64_t dptr;
+        const void *host;
+        size_t len;
+        if (ckpt_cuda_data_get(i, &dptr, &host, &len) < 0) break;
+        for (size_t off = 0; off < len; off += CKF_MAX_META) {
+            size_t n = len - off < CKF_MAX_META ? len - off : CKF_MAX_META;
+            if (ckf_writer_add_chunk(w, CKF_T_CUDA_DATA, dptr + off, (const char *)host + off, n) < 0)
+                return -EIO;
+        }
+    }
     size_t need = ckpt_cuda_serialize(NULL, 0);
     if (need) {
         void *cb = arena_alloc(NULL, need);
@@ -973,6 +986,9 @@ void ck_writer_main(void)
     ck_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &all, 0, 8);
     ckpt_cuda_atfork_child();
     ck_sys2(SYS_prctl, PR_SET_NAME, "ckpt-writer");
+    /* The program comes first: the writer (and its workers, which inherit
+     * this) only takes CPU time the program leaves. */
+    ck_sys3(SYS_setpriority, PRIO_PROCESS, 0, ck.cfg.nice);
 
     /* The writer's globals live in libckpt's data, which is part of the image
      * it writes: start from a clean state, never from a previous writer's. */

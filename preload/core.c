@@ -106,6 +106,8 @@ static void read_config(void)
     if (c->park_timeout_ms <= 0) c->park_timeout_ms = 5000;
     s = getenv("CKPT_GHOST_MAX");
     c->ghost_max = s ? atol(s) : 0;
+    s = getenv("CKPT_NICE");
+    c->nice = s ? atoi(s) : 10;
     s = getenv("CKPT_BACKTRACE");
     c->no_backtrace = s && *s == '0';
     s = getenv("CKPT_FULL");
@@ -191,6 +193,7 @@ static void do_checkpoint(int reason)
     do r = ck_sys4(SYS_wait4, pid, &status, __WALL, 0); while (r == -EINTR);
     ck_sys2(SYS_munmap, ck.wstack, ck.wstack_len);
     ck.wstack = 0;
+    if (cuda) ckpt_cuda_data_release();
     uint64_t t2 = ck_now_ns(CLOCK_MONOTONIC);
     if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         ck_info("checkpoint %d written: pause %lu us, total %lu ms", seq,
@@ -232,8 +235,12 @@ static void after_restore(void)
         if (t->it_value.tv_sec || t->it_value.tv_usec) ck_sys3(SYS_setitimer, i, t, 0);
     }
     __atomic_store_n(&ck.checkin, 0, __ATOMIC_SEQ_CST);
-    if (ckpt_cuda_active() && ckpt_cuda_after_restore(why, sizeof why) < 0)
-        ck_err("restore: GPU state not restored: %s", why);
+    if (ckpt_cuda_active() && ckpt_cuda_after_restore(why, sizeof why) < 0) {
+        /* The driver stays locked: any CUDA call would block for good.  A clear
+         * error and an exit beat a hung program. */
+        ck_err("restore failed: GPU state could not be restored: %s", why);
+        ck_sys1(SYS_exit_group, 1);
+    }
     ck_info("restored (generation %u, %s ids), %d threads", ck_resume.generation,
             ck_resume.same_ids ? "same" : "new", expected);
     ck_release_world();

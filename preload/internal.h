@@ -60,6 +60,7 @@ struct ck_config {
     int full_files;            /* CKPT_FULL=1: store file-backed pages too */
     long ghost_max;            /* CKPT_GHOST_MAX: largest deleted open file saved */
     int no_backtrace;          /* CKPT_BACKTRACE=0 */
+    int nice;                  /* CKPT_NICE: the writer's nice value (default 10) */
 };
 
 struct ck_state {
