@@ -324,8 +324,16 @@ int main(void)
                    "%.0f%% to a file (page cache; all-zero excluded) - %s\n", min_w * 100,
                    min_w_file * 100, min_w >= 0.8 ? "met" : "NOT met");
         printf("- all-zero memory >= 5 GB/s: %.1f GB/s - %s\n", zero, zero >= 5 ? "met" : "NOT met");
-        printf("- 2 threads >= 1.6x 1 thread: worst %.2fx (all-zero excluded) - %s\n", min_th,
-               min_th >= 1.6 ? "met" : "NOT met");
+        double cmin = 9, cmax = 0;
+        for (int k = 0; k < ND; k++) {
+            double c = res[k].w2_cpu / res[k].w2_null;
+            if (k != D_ZERO && c < cmin) cmin = c;
+            if (k != D_ZERO && c > cmax) cmax = c;
+        }
+        printf("- 2 threads >= 1.6x 1 thread: worst %.2fx (all-zero excluded) - %s; the 2T runs "
+               "got %.2f-%.2f cores (CPU time / wall time)%s\n", min_th,
+               min_th >= 1.6 ? "met" : "NOT met", cmin, cmax,
+               cmax < 1.6 ? ": not measurable while other processes hold the second core" : "");
         if (min_rd < 1e8)
             printf("- read+verify+decompress >= 80%% of `zstd -d`: worst %.0f%% - %s\n",
                    min_rd * 100, min_rd >= 0.8 ? "met" : "NOT met");
