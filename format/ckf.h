@@ -278,6 +278,19 @@ typedef void (*ckf_progress_cb)(void *arg, uint64_t done, uint64_t total);
 int  ckf_reader_verify(ckf_reader *r, size_t *bad_index, ckf_progress_cb progress,
                        void *arg);
 
+/* Recovery of an unfinished file (FORMAT.md §12), e.g. one whose writer died
+ * before the footer: walks the chunks from offset 64 without the index, checks
+ * each (header, payload checksum, decoding, content hash; a PARENT chunk by its
+ * header only) and calls cb(arg, offset, header) for every intact one, in file
+ * order, until the first damaged chunk, the index, or the end of the data.
+ * Returns the number of intact chunks (cb returning non-zero stops the scan and
+ * that value is returned instead), or a negative error if the file header is
+ * bad.  *end (may be NULL) receives the offset where the intact prefix ends. */
+typedef int (*ckf_scan_cb)(void *arg, uint64_t offset, const ckf_chunk_header *h);
+long ckf_scan_fd(int fd, const ckf_alloc *alloc, ckf_scan_cb cb, void *arg, uint64_t *end);
+long ckf_scan_mem(const void *data, size_t len, const ckf_alloc *alloc, ckf_scan_cb cb,
+                  void *arg, uint64_t *end);
+
 /* 0, or -CKF_E_UNKNOWN_CRITICAL if the file holds a chunk type with the critical
  * bit that this reader does not know (*bad_index, may be NULL, receives the first).
  * A restore must refuse such a file; listing and verifying it is fine.

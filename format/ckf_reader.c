@@ -655,3 +655,83 @@ int ckf_reader_verify(ckf_reader *r, size_t *bad_index, ckf_progress_cb progress
     if (progress) progress(arg, r->size, r->size);
     return ckf_reader_require_known(r, bad_index);
 }
+
+/* ---- recovery scan (FORMAT.md §12) ------------------------------------------------- */
+
+static long scan(ckf_reader *r, ckf_scan_cb cb, void *arg, uint64_t *end)
+{
+    uint64_t off = CKF_HEADER_SIZE;
+    long n = 0;
+    int rc;
+
+    if (end) *end = 0;
+    if (r->size < CKF_HEADER_SIZE) {
+        size_t k = (size_t)r->size < 8 ? (size_t)r->size : 8;
+        uint8_t first[8];
+        if ((rc = rd(r, 0, first, k))) return rc;
+        return memcmp(first, CKF_MAGIC, k) ? -CKF_E_BAD_MAGIC : -CKF_E_TRUNCATED;
+    }
+    if ((rc = rd(r, 0, &r->hdr, sizeof(r->hdr)))) return rc;
+    if (memcmp(r->hdr.magic, CKF_MAGIC, 8)) return -CKF_E_BAD_MAGIC;
+    if (r->hdr.version_major != CKF_VERSION_MAJOR) return -CKF_E_VERSION;
+    if (XXH3_64bits(&r->hdr, CKF_HDR_SUMMED) != r->hdr.hdr_checksum)
+        return -CKF_E_HDR_CHECKSUM;
+    if (!ckf_i_block_size_ok(r->hdr.block_size)) return -CKF_E_BAD_LENGTH;
+    if (end) *end = off;
+    while (off <= r->size && r->size - off >= CKF_CHUNK_HDR_SIZE) {
+        ckf_chunk_header h;
+        long got;
+        if (rd(r, off, &h, sizeof(h)) || h.type == CKF_T_INDEX) break;
+        if (ckf_i_check_chunk(&h, r->hdr.block_size)) break;
+        if (h.stored_len > r->size - off - CKF_CHUNK_HDR_SIZE) break;
+        if (h.codec == CKF_C_PARENT) {
+            got = 0;                       /* nothing stored: the header is all there is */
+        } else if (h.codec == CKF_C_ZERO) {
+            got = decode(r, &h, off + CKF_CHUNK_HDR_SIZE, NULL, 0);
+        } else if ((rc = grow(r, &r->blk, &r->bcap, (size_t)h.raw_len))) {
+            return rc;
+        } else {
+            got = decode(r, &h, off + CKF_CHUNK_HDR_SIZE, r->blk, 0);
+        }
+        if (got < 0) break;
+        if (cb && (rc = cb(arg, off, &h))) return rc;
+        n++;
+        off += CKF_CHUNK_HDR_SIZE + h.stored_len;
+        if (end) *end = off;
+    }
+    return n;
+}
+
+long ckf_scan_mem(const void *data, size_t len, const ckf_alloc *alloc, ckf_scan_cb cb,
+                  void *arg, uint64_t *end)
+{
+    ckf_reader *r;
+    long n;
+    int rc;
+
+    if (!data && len) return -CKF_E_INVAL;
+    if ((rc = reader_new(&r, alloc, &r))) return rc;
+    r->mem = data ? data : (const uint8_t *)"";
+    r->size = len;
+    n = scan(r, cb, arg, end);
+    ckf_reader_close(r);
+    return n;
+}
+
+long ckf_scan_fd(int fd, const ckf_alloc *alloc, ckf_scan_cb cb, void *arg, uint64_t *end)
+{
+    ckf_reader *r;
+    struct stat st;
+    long n;
+    int rc;
+
+    if (fd < 0) return -CKF_E_INVAL;
+    if (fstat(fd, &st) < 0) { ckf_i_set_errno(errno); return -CKF_E_IO; }
+    if (!S_ISREG(st.st_mode)) return -CKF_E_INVAL;
+    if ((rc = reader_new(&r, alloc, &r))) return rc;
+    r->fd = fd;
+    r->size = (uint64_t)st.st_size;
+    n = scan(r, cb, arg, end);
+    ckf_reader_close(r);
+    return n;
+}

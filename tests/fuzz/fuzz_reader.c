@@ -5,7 +5,8 @@
  * entries one by one, chunk headers, the address table (blocks_in_range,
  * read_range), verify, and parent resolution (the input is also attached as
  * its own parent when its header says so, which makes the parent chain loop:
- * the reader must stop on its own).  Nothing may crash, leak or hang.
+ * the reader must stop on its own), and the footer-less recovery scan.
+ * Nothing may crash, leak or hang.
  *
  * Random mutations almost never keep an XXH3 checksum valid, so on their own
  * they would only ever test the checksum checks.  Each input is therefore run
@@ -113,11 +114,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *copy;
 
     one(data, size);
+    (void)ckf_scan_mem(data, size, NULL, NULL, NULL, NULL);
     copy = malloc(size ? size : 1);
     if (!copy) return 0;
     memcpy(copy, data, size);
     reseal(copy, size);
-    if (memcmp(copy, data, size)) one(copy, size);
+    if (memcmp(copy, data, size)) {
+        one(copy, size);
+        (void)ckf_scan_mem(copy, size, NULL, NULL, NULL, NULL);
+    }
     free(copy);
     return 0;
 }

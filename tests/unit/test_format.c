@@ -909,6 +909,58 @@ static void test_big_meta(void)
     free(d);
 }
 
+static int scan_cb(void *arg, uint64_t off, const ckf_chunk_header *h)
+{
+    uint64_t *last = arg;
+    (void)h;
+    if (off <= *last && *last) return 1000;   /* offsets must grow */
+    *last = off;
+    return 0;
+}
+
+static void test_scan(void)
+{
+    struct region rg[4];
+    struct membuf m;
+    ckf_reader *r;
+    uint64_t last = 0, end = 0, idx;
+    size_t nchunks;
+    long n;
+    int ok = 1;
+
+    make_regions(rg, 4096);
+    write_sample(&m, 1, 4096, 1, rg, 4, 1);
+    free_regions(rg);
+    open_mem(&r, &m);
+    nchunks = ckf_reader_count(r);
+    ckf_reader_close(r);
+    memcpy(&idx, m.p + m.len - CKF_FOOTER_SIZE + 8, 8);
+    n = ckf_scan_mem(m.p, m.len, NULL, scan_cb, &last, &end);
+    TAP_OK(n == (long)nchunks && end == idx, "scan of a complete file: every chunk, stops at the index");
+    /* the writer died: no footer, no index, a chunk cut in the middle */
+    for (size_t cut = CKF_HEADER_SIZE; cut < idx && ok; cut += 97) {
+        last = 0;
+        n = ckf_scan_mem(m.p, cut, NULL, scan_cb, &last, &end);
+        if (n < 0 || end > cut || (n > 0 && last >= end)) ok = 0;
+        if (ckf_reader_open_mem(&r, m.p, cut, NULL) != -CKF_E_TRUNCATED) ok = 0;
+    }
+    TAP_OK(ok, "scan of every truncation recovers an intact prefix; open says TRUNCATED");
+    m.p[idx / 2] ^= 1;
+    n = ckf_scan_mem(m.p, m.len, NULL, NULL, NULL, &end);
+    TAP_OK(n >= 0 && n < (long)nchunks && end <= idx / 2, "scan stops at a damaged chunk (%ld of %zu)",
+           n, nchunks);
+    TAP_OK(ckf_scan_mem("XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", 68, NULL,
+                        NULL, NULL, NULL) == -CKF_E_BAD_MAGIC, "scan: bad magic");
+    {
+        int fd = memfd_create("scan", MFD_CLOEXEC);
+        m.p[idx / 2] ^= 1;
+        if (write(fd, m.p, m.len) != (ssize_t)m.len) ok = 0;
+        TAP_OK(ckf_scan_fd(fd, NULL, NULL, NULL, NULL) == (long)nchunks, "scan_fd of a complete file");
+        close(fd);
+    }
+    free(m.p);
+}
+
 int main(void)
 {
     static const uint32_t bss[] = { 4096, 65536, 1u << 20 };
@@ -931,5 +983,6 @@ int main(void)
     test_reader_errors();
     test_unknown_types();
     test_big_meta();
+    test_scan();
     return tap_done();
 }
