@@ -35,8 +35,9 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 endif
 
 # Debian packages the build and the tests need (installed by `make deps` as root).
-BUILD_DEPS := libzstd-dev libxxhash-dev libunwind-dev libelf-dev
-TEST_DEPS  := bats zstd python3 libgomp1 bc sqlite3 xz-utils clang libclang-rt-14-dev python3-numpy
+BUILD_DEPS := gcc libc6-dev libzstd-dev libxxhash-dev libunwind-dev libelf-dev
+TEST_DEPS  := bats zstd python3 libgomp1 bc sqlite3 xz-utils perl python3-numpy util-linux
+FUZZ_DEPS  := clang libclang-rt-14-dev
 
 LIBS_FORMAT := -lzstd -lxxhash
 
@@ -134,6 +135,9 @@ deps:
 test-deps:
 	@tools/deps.sh $(BUILD_DEPS) $(TEST_DEPS)
 
+fuzz-deps:
+	@tools/deps.sh $(FUZZ_DEPS)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/include
@@ -153,7 +157,7 @@ lint:
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps test-deps install uninstall lint clean test bench fuzz
+.PHONY: all deps test-deps fuzz-deps install uninstall lint clean test bench fuzz
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

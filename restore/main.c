@@ -509,7 +509,10 @@ static void stage_memory(void)
         uint64_t at = v->start;
         int move = rs_overlaps(&launcher, v->start, v->end);
         if (move) {
-            at = rs_find_gap(&occupied, len, 0x200000000000ull);
+            /* same offset within 2 MiB as the target, so huge pages move as such */
+            const uint64_t huge = 2ull << 20;
+            at = rs_find_gap(&occupied, len + huge, 0x200000000000ull);
+            at += ((v->start % huge) - (at % huge) + huge) % huge;
             rs_add(&occupied, at, at + len);
         }
         int fd = -1, mflags = MAP_FIXED_NOREPLACE, mprot = PROT_READ | PROT_WRITE;

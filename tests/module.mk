@@ -38,7 +38,7 @@ test: test-deps
 
 # libFuzzer build of each target: make fuzz FUZZ_TIME=1800
 FUZZ_TIME ?= 60
-fuzz: $(FORMAT_SRCS)
+fuzz: fuzz-deps $(FORMAT_SRCS)
 	@mkdir -p $(O)/fuzz fuzz-out
 	$(Q)for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang -O1 -g -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
