@@ -57,6 +57,7 @@ static int rd(ckf_reader *r, uint64_t off, void *buf, size_t len)
     char *p = buf;
 
     if (off > r->size || len > r->size - off) return -CKF_E_TRUNCATED;
+    if (len == 0) return 0;                /* buf may be NULL for an empty chunk */
     if (r->mem) { memcpy(buf, r->mem + off, len); return 0; }
     while (len) {
         ssize_t n = pread(r->fd, p, len, (off_t)off);

@@ -42,6 +42,7 @@ fuzz: fuzz-deps $(FORMAT_SRCS)
 	@mkdir -p $(O)/fuzz fuzz-out
 	$(Q)for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang -O1 -g -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all \
 	    -o $(O)/fuzz/$$n $$f $(FORMAT_SRCS) $(LIBS_FORMAT) || exit 1; done
 	$(Q)for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p fuzz-out/$$n; \
 	  $(O)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -max_len=65536 fuzz-out/$$n tests/fuzz/corpus/$${n#fuzz_}; done

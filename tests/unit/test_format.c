@@ -20,6 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Under SANITIZE=undefined a finding must fail the test, not scroll by. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
+
 /* ---- helpers ----------------------------------------------------------------------- */
 
 struct membuf { uint8_t *p; size_t len, cap; int fail_after; };

@@ -25,6 +25,10 @@
 #include <string.h>
 #include <zstd.h>
 
+/* Under SANITIZE=undefined a finding must fail the test, not scroll by. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
+
 #define GOLDEN_ZSTD_VERSION 10504     /* libzstd that wrote the checked-in files */
 
 struct buf { uint8_t *p; size_t len, cap; };
@@ -132,9 +136,16 @@ static void reseal_file_header(struct buf *b) { wr64(b->p + 56, ckf_hash64(b->p,
 static uint8_t *footer(struct buf *b) { return b->p + b->len - CKF_FOOTER_SIZE; }
 static void reseal_footer(struct buf *b) { wr64(footer(b) + 56, ckf_hash64(footer(b), 56)); }
 static uint64_t index_off(struct buf *b) { return rd64(footer(b) + 8); }
-static ckf_index_entry *entries(struct buf *b)
+/* entries lie at any byte offset of the buffer: copied, never dereferenced */
+static ckf_index_entry get_ent(struct buf *b, size_t i)
 {
-    return (ckf_index_entry *)(void *)(b->p + index_off(b) + CKF_CHUNK_HDR_SIZE);
+    ckf_index_entry e;
+    memcpy(&e, b->p + index_off(b) + CKF_CHUNK_HDR_SIZE + i * sizeof(e), sizeof(e));
+    return e;
+}
+static void put_ent(struct buf *b, size_t i, const ckf_index_entry *e)
+{
+    memcpy(b->p + index_off(b) + CKF_CHUNK_HDR_SIZE + i * sizeof(*e), e, sizeof(*e));
 }
 static size_t nentries(struct buf *b) { return (size_t)rd64(footer(b) + 16); }
 
@@ -163,11 +174,11 @@ static void reseal_index(struct buf *b)
 static long find_entry(struct buf *b, uint16_t type, uint8_t codec)
 {
     for (size_t i = 0; i < nentries(b); i++)
-        if (entries(b)[i].type == type && entries(b)[i].codec == codec) return (long)i;
+        if (get_ent(b, i).type == type && get_ent(b, i).codec == codec) return (long)i;
     abort();
 }
 
-static uint8_t *chunk_at(struct buf *b, long i) { return b->p + entries(b)[i].offset; }
+static uint8_t *chunk_at(struct buf *b, long i) { return b->p + get_ent(b, (size_t)i).offset; }
 
 /* ---- the cases --------------------------------------------------------------------- */
 
@@ -227,22 +238,31 @@ static struct buf make_case(const char *name)
         wr64(c + 16, rd64(c + 16) + 16);            /* raw_len */
         reseal_chunk(c, 0);
     } else if (!strcmp(name, "lying_index_len.ckf")) {
-        ckf_index_entry *e = &entries(&b)[find_entry(&b, CKF_T_NOTE, CKF_C_STORED)];
-        e->stored_len += 1u << 30; e->raw_len += 1u << 30;
+        size_t i = (size_t)find_entry(&b, CKF_T_NOTE, CKF_C_STORED);
+        ckf_index_entry e = get_ent(&b, i);
+        e.stored_len += 1u << 30; e.raw_len += 1u << 30;
+        put_ent(&b, i, &e);
         reseal_index(&b);
     } else if (!strcmp(name, "index_outside.ckf")) {
-        entries(&b)[nentries(&b) - 1].offset = b.len + 4096;
+        ckf_index_entry e = get_ent(&b, nentries(&b) - 1);
+        e.offset = b.len + 4096;
+        put_ent(&b, nentries(&b) - 1, &e);
         reseal_index(&b);
     } else if (!strcmp(name, "index_overlap.ckf")) {
-        entries(&b)[2].offset = entries(&b)[1].offset + 8;
+        ckf_index_entry e = get_ent(&b, 2);
+        e.offset = get_ent(&b, 1).offset + 8;
+        put_ent(&b, 2, &e);
         reseal_index(&b);
     } else if (!strcmp(name, "index_unsorted.ckf")) {
-        ckf_index_entry t = entries(&b)[3];
-        entries(&b)[3] = entries(&b)[4];
-        entries(&b)[4] = t;
+        ckf_index_entry e3 = get_ent(&b, 3), e4 = get_ent(&b, 4);
+        put_ent(&b, 3, &e4);
+        put_ent(&b, 4, &e3);
         reseal_index(&b);
     } else if (!strcmp(name, "index_entry_mismatch.ckf")) {
-        entries(&b)[find_entry(&b, CKF_T_MEMBLK, CKF_C_ZERO)].key += 4096 * 16;
+        size_t i = (size_t)find_entry(&b, CKF_T_MEMBLK, CKF_C_ZERO);
+        ckf_index_entry e = get_ent(&b, i);
+        e.key += 4096 * 16;
+        put_ent(&b, i, &e);
         reseal_index(&b);
     } else if (!strcmp(name, "footer_index_outside.ckf")) {
         wr64(footer(&b) + 8, b.len * 2);
@@ -257,7 +277,11 @@ static struct buf make_case(const char *name)
         long i = find_entry(&b, CKF_T_NOTE, CKF_C_STORED);
         chunk_at(&b, i)[7 - 1] = 9;                 /* codec byte at offset 6 */
         reseal_chunk(chunk_at(&b, i), 0);
-        entries(&b)[i].codec = 9;
+        {
+            ckf_index_entry e = get_ent(&b, (size_t)i);
+            e.codec = 9;
+            put_ent(&b, (size_t)i, &e);
+        }
         reseal_index(&b);
     } else if (!strcmp(name, "chunk_reserved_flags.ckf")) {
         uint8_t *c = chunk_at(&b, find_entry(&b, CKF_T_NOTE, CKF_C_STORED));
@@ -275,7 +299,11 @@ static struct buf make_case(const char *name)
         i = find_entry(&b, CKF_T_MEMBLK, CKF_C_ZSTD);
         wr64(chunk_at(&b, i) + 16, rd64(chunk_at(&b, i) + 16) - 1);
         reseal_chunk(chunk_at(&b, i), 0);
-        entries(&b)[i].raw_len -= 1;
+        {
+            ckf_index_entry e = get_ent(&b, (size_t)i);
+            e.raw_len -= 1;
+            put_ent(&b, (size_t)i, &e);
+        }
         reseal_index(&b);
     } else {
         abort();
