@@ -32,6 +32,7 @@
 #include "cuda_hooks/cuda_ckpt.h"
 #include "include/ckpt.h"
 #include "preload/backtrace.h"
+#include "preload/staging.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -162,7 +163,7 @@ int ck_capture_fds(void)
             if (d->name[0] < '0' || d->name[0] > '9') continue;
             const char *q = d->name;
             int fd = (int)parse_dec(&q);
-            if (fd == dfd || n >= CK_MAX_FDS) continue;
+            if (fd == dfd || n >= CK_MAX_FDS || (ck_stg.pmfd > 0 && fd == ck_stg.pmfd)) continue;
             struct ck_fdrec *f = &fdtab[n];
             memset(f, 0, sizeof *f);
             f->rec.fd = fd;
@@ -286,6 +287,7 @@ struct vma {
     char path[CK_PATH_MAX > 512 ? 512 : CK_PATH_MAX];
     int prot;
     int skip_data;      /* nothing to store */
+    int staged;         /* contents in the staging area (staging.c): 1 + index */
 };
 
 static struct vma *vmas;
@@ -365,9 +367,87 @@ static int parse_maps(void)
         /* the writer's own arena and stack are not part of the program */
         if (m->v.start < (uint64_t)arena_end && m->v.end > (uint64_t)arena) continue;
         if (m->v.start < ck.wstack + ck.wstack_len && m->v.end > ck.wstack) continue;
+        if (m->v.start < ck_stg.base + ck_stg.cap && m->v.end > ck_stg.base) continue;
+        if (m->v.start < ck_stg.idx_base + ck_stg.idx_cap && m->v.end > ck_stg.idx_base) continue;
         nvmas++;
     }
     return nvmas;
+}
+
+/* The mappings copied to the staging area are not mapped in the writer
+ * (MADV_DONTFORK): put them back into the map, in address order. */
+static int merge_staged(void)
+{
+    if (!ck_stg.nvmas) return 0;
+    struct vma *all = arena_alloc(NULL, sizeof(struct vma) * (size_t)(nvmas + ck_stg.nvmas));
+    if (!all) return -ENOMEM;
+    int a = 0, b = 0, n = 0;
+    while (a < nvmas || b < ck_stg.nvmas) {
+        if (b >= ck_stg.nvmas || (a < nvmas && vmas[a].v.start < ck_stg.vmas[b].start)) {
+            all[n++] = vmas[a++];
+            continue;
+        }
+        const struct ck_stg_vma *sv = &ck_stg.vmas[b];
+        struct vma *m = &all[n++];
+        memset(m, 0, sizeof *m);
+        m->v.start = sv->start;
+        m->v.end = sv->end;
+        m->v.fileid = -1;
+        m->v.flags = CKC_VMA_READ | CKC_VMA_WRITE | CKC_VMA_ANON;
+        if (!strcmp(sv->name, "[heap]")) m->v.flags |= CKC_VMA_HEAP;
+        m->prot = PROT_READ | PROT_WRITE;
+        memcpy(m->path, sv->name, sizeof sv->name);
+        m->staged = b + 1;
+        b++;
+    }
+    vmas = all;
+    nvmas = n;
+    return 0;
+}
+
+static int submit_from(ckf_writer *w, uint64_t addr, size_t len, const void *src, int copy);
+static char *win;   /* one block window, in the arena */
+static void staged_win_reset(void) { win = NULL; }
+
+/* Contents of a staged mapping: one job per block window, zeros between runs. */
+static int save_staged(ckf_writer *w, struct vma *m)
+{
+    const struct ck_stg_vma *sv = &ck_stg.vmas[m->staged - 1];
+    const struct ck_run *runs = (const struct ck_run *)ck_stg.idx_base + sv->run0;
+    const uint64_t bs = CKF_DEFAULT_BLOCK;
+    if (!win && !(win = arena_alloc(NULL, bs))) return -ENOMEM;
+    int k = 0;
+    while (k < sv->nruns) {
+        uint64_t ws = runs[k].addr / bs * bs, we = ws + bs;
+        uint64_t lo = runs[k].addr, hi = lo;
+        int k0 = k;
+        /* runs inside [ws, we) (a run may cross the window end: split it) */
+        while (k < sv->nruns && runs[k].addr < we) {
+            uint64_t e = runs[k].addr + runs[k].len;
+            hi = e < we ? e : we;
+            if (e > we) break;
+            k++;
+        }
+        memset(win, 0, (size_t)(hi - lo));
+        for (int i = k0; i <= k && i < sv->nruns; i++) {
+            uint64_t a = runs[i].addr, e = runs[i].addr + runs[i].len;
+            if (a >= hi) break;
+            uint64_t ca = a < lo ? lo : a, ce = e > hi ? hi : e;
+            if (ce > ca) memcpy(win + (ca - lo), (const char *)ck_stg.base + runs[i].off + (ca - a), ce - ca);
+        }
+        m->v.stored_bytes += hi - lo;
+        int r = submit_from(w, lo, (size_t)(hi - lo), win, 1);
+        if (r < 0) return r;
+        if (k < sv->nruns && runs[k].addr < we) {
+            /* the run crosses into the next window: continue with its tail */
+            struct ck_run *mut = (struct ck_run *)&runs[k];
+            uint64_t cut = we - mut->addr;
+            mut->addr += cut;
+            mut->off += cut;
+            mut->len -= cut;
+        }
+    }
+    return 0;
 }
 
 /* ---- file identities -------------------------------------------------------------- */
@@ -521,11 +601,14 @@ static int flush_all(ckf_writer *w)
     return 0;
 }
 
-static int submit(ckf_writer *w, uint64_t addr, size_t len, int shared)
+/* Queues [addr, addr+len) for compression, its bytes read from src (NULL:
+ * from addr itself); copy: copy them first (they may change meanwhile). */
+static int submit_from(ckf_writer *w, uint64_t addr, size_t len, const void *src, int copy)
 {
+    if (!src) src = (const void *)addr;
     if (!nworkers) {
-        if (!shared) return ckf_writer_add_memory(w, addr, (const void *)addr, len);
-        memcpy(jobs[0].copy, (const void *)addr, len);
+        if (!copy) return ckf_writer_add_memory(w, addr, src, len);
+        memcpy(jobs[0].copy, src, len);
         return ckf_writer_add_memory(w, addr, jobs[0].copy, len);
     }
     if ((uint64_t)submitted - written >= (uint64_t)njobs) {
@@ -535,12 +618,17 @@ static int submit(ckf_writer *w, uint64_t addr, size_t len, int shared)
     struct job *j = &jobs[submitted % njobs];
     j->addr = addr;
     j->len = len;
-    j->data = (const void *)addr;
-    if (shared) { memcpy(j->copy, (const void *)addr, len); j->data = j->copy; }
+    j->data = src;
+    if (copy) { memcpy(j->copy, src, len); j->data = j->copy; }
     j->state = 1;
     __atomic_add_fetch(&submitted, 1, __ATOMIC_SEQ_CST);
     ck_futex_wake(&submitted);
     return 0;
+}
+
+static int submit(ckf_writer *w, uint64_t addr, size_t len, int copy)
+{
+    return submit_from(w, addr, len, NULL, copy);
 }
 
 static int start_workers(int n, int level)
@@ -574,6 +662,7 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
 {
     uint32_t f = m->v.flags;
     if (m->skip_data) return 0;
+    if (m->staged) return save_staged(w, m);
     if (ckpt_cuda_data_range((uintptr_t)m->v.start, (size_t)(m->v.end - m->v.start))) return 0;
     int shared = (f & CKC_VMA_SHARED) != 0;
     int file = (f & CKC_VMA_FILE) != 0;
@@ -1019,6 +1108,7 @@ void ck_writer_main(void)
     /* The writer's globals live in libckpt's data, which is part of the image
      * it writes: start from a clean state, never from a previous writer's. */
     vmas = NULL; nvmas = 0; fids = NULL; fid_paths = NULL; nfids = 0; jobs = NULL; nworkers = 0;
+    staged_win_reset();
 
     size_t asz = 1ull << 30;
     long a = ck_sys6(SYS_mmap, 0, (long)asz, PROT_READ | PROT_WRITE,
@@ -1029,6 +1119,7 @@ void ck_writer_main(void)
 
     int r = parse_maps();
     if (r < 0) fail("reading /proc/self/maps", r);
+    if ((r = merge_staged()) < 0) fail("arena", r);
 
     int dirfd = ckdir_prepare(ck.cfg.dir);
     if (dirfd < 0) fail(ck.cfg.dir, dirfd);

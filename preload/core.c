@@ -24,6 +24,7 @@
 #include "preload/log.h"
 #include "cuda_hooks/cuda_ckpt.h"
 #include "include/ckpt.h"
+#include "preload/staging.h"
 
 #include <errno.h>
 #include <link.h>
@@ -108,6 +109,15 @@ static void read_config(void)
     c->ghost_max = s ? atol(s) : 0;
     s = getenv("CKPT_NICE");
     c->nice = s ? atoi(s) : 10;
+    s = getenv("CKPT_CAPTURE");
+    c->capture = !s || !*s || !strcmp(s, "fork") ? CK_CAPTURE_FORK :
+                 !strcmp(s, "copy") ? CK_CAPTURE_COPY : !strcmp(s, "auto") ? CK_CAPTURE_AUTO : -1;
+    if (c->capture < 0) {
+        ck_err("CKPT_CAPTURE=%s: use fork, copy or auto; using fork", s);
+        c->capture = CK_CAPTURE_FORK;
+    }
+    s = getenv("CKPT_STAGING_MAX_MB");
+    c->staging_max = s ? (uint64_t)atol(s) << 20 : 0;
     s = getenv("CKPT_BACKTRACE");
     c->no_backtrace = s && *s == '0';
     s = getenv("CKPT_FULL");
@@ -150,9 +160,11 @@ static void do_checkpoint(int reason)
             return;
         }
     }
+    ck_staging_prepare();
     for (int i = 0; i < 3; i++) ck_sys2(SYS_getitimer, i, &ck.itimers[i]);
     ck.t_stop_ns = ck_now_ns(CLOCK_MONOTONIC);
     if (ck_stop_world() < 0) {
+        ck_staging_done();
         if (cuda) ckpt_cuda_after_checkpoint(why, sizeof why);
         finish(seq, -ETIMEDOUT);
         ck.busy = 0;
@@ -160,6 +172,7 @@ static void do_checkpoint(int reason)
     }
     uint64_t t_parked = ck_now_ns(CLOCK_MONOTONIC);
     ck_capture_fds();
+    ck_staging_copy();
     ck.wstack_len = 1 << 20;
     long ws = ck_sys6(SYS_mmap, 0, (long)ck.wstack_len, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -173,11 +186,13 @@ static void do_checkpoint(int reason)
     long pid = -ENOMEM;
     uint64_t t_fork = ck_now_ns(CLOCK_MONOTONIC);
     if (ck.wstack) pid = ck_clone_writer((void *)(ck.wstack + ck.wstack_len), ck_writer_main);
+    ck_staging_after_fork();
     ck_release_world();
     uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
     ck.pause_ns = t1 - ck.t_stop_ns;
-    ck_debug("pause: stop %lu us, fds %lu us, fork %lu us", (unsigned long)((t_parked - ck.t_stop_ns) / 1000),
-             (unsigned long)((t_fork - t_parked) / 1000), (unsigned long)((t1 - t_fork) / 1000));
+    ck_debug("pause: stop %lu us, fds+copy %lu us (%lu MiB staged), fork %lu us",
+             (unsigned long)((t_parked - ck.t_stop_ns) / 1000), (unsigned long)((t_fork - t_parked) / 1000),
+             (unsigned long)(ck_stg.used >> 20), (unsigned long)((t1 - t_fork) / 1000));
     if (cuda && ckpt_cuda_after_checkpoint(why, sizeof why) < 0)
         ck_err("GPU state could not be resumed after checkpoint %d: %s", seq, why);
     if (pid < 0) {
@@ -225,6 +240,7 @@ static void after_restore(void)
     }
     ck.main_tid = ck.pid;
     ck.wstack = 0;   /* was not part of the image */
+    ck_staging_forget();
     if (ck_resume.blob_addr)
         ck_sys2(SYS_munmap, ck_resume.blob_addr, ck_resume.blob_len);
     ck_resume.blob_addr = 0;
@@ -334,6 +350,7 @@ void ck_init(void)
     }
     ck.evfd = -1;
     ck.tid_offset = -1;
+    ck_stg.pmfd = -1;
     ck_log_init();
     ck_hooks_init();
     ck.pid = ck_getpid();

@@ -25,6 +25,7 @@
 #define CK_MAX_THREADS 4096
 #define CK_MAX_FDS 1024
 #define CK_PATH_MAX 4096
+enum { CK_CAPTURE_AUTO = 0, CK_CAPTURE_FORK = 1, CK_CAPTURE_COPY = 2 };
 
 /* Per-thread record, filled by the thread itself in the park handler. */
 struct ck_slot {
@@ -61,6 +62,8 @@ struct ck_config {
     long ghost_max;            /* CKPT_GHOST_MAX: largest deleted open file saved */
     int no_backtrace;          /* CKPT_BACKTRACE=0 */
     int nice;                  /* CKPT_NICE: the writer's nice value (default 10) */
+    int capture;               /* CKPT_CAPTURE: auto, fork, copy (staging.c) */
+    uint64_t staging_max;      /* CKPT_STAGING_MAX_MB in bytes, 0 = half of MemAvailable */
 };
 
 struct ck_state {

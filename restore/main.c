@@ -401,7 +401,7 @@ static struct rangeset keep;       /* what the blob must not unmap */
  * its own reader (a reader is not thread-safe), and each verifies its blocks'
  * checksums and content hashes. */
 struct fill { uint64_t vstart, vend; char *base; int file_private; };
-struct task { size_t index; char *dst; uint64_t len; int zero; };
+struct task { size_t index; char *dst; uint64_t len; int zero; int sparse_ok; };
 static struct fill *fills;
 static size_t nfills;
 static struct task *tasks;
@@ -410,15 +410,34 @@ static size_t next_task;
 static int fill_err;
 static size_t fill_err_index;
 
+/* Copies the non-zero pages of a decoded block into place.  Fresh memory is
+ * slow to touch here (a page fault per page); pages that are zero in the image
+ * are left untouched, they read as zero anyway.  (Not for private file
+ * mappings, where a zero page must override the file's content.) */
+static void place_nonzero(char *dst, const char *src, uint64_t len)
+{
+    for (uint64_t off = 0; off < len; off += PAGE) {
+        uint64_t n = len - off < PAGE ? len - off : PAGE;
+        if (!ckf_is_zero(src + off, n)) memcpy(dst + off, src + off, n);
+    }
+}
+
 static void *fill_worker(void *arg)
 {
     ckf_reader *r = arg;
+    char *scratch = malloc(CKF_MAX_BLOCK);
     for (;;) {
         size_t t = __atomic_fetch_add(&next_task, 1, __ATOMIC_RELAXED);
         if (t >= ntasks || __atomic_load_n(&fill_err, __ATOMIC_RELAXED)) break;
         struct task *k = &tasks[t];
         if (k->zero) { memset(k->dst, 0, k->len); continue; }
-        long n = ckf_reader_read(r, k->index, k->dst, k->len);
+        long n;
+        if (k->sparse_ok && scratch && k->len <= CKF_MAX_BLOCK) {
+            n = ckf_reader_read(r, k->index, scratch, k->len);
+            if (n >= 0) place_nonzero(k->dst, scratch, k->len);
+        } else {
+            n = ckf_reader_read(r, k->index, k->dst, k->len);
+        }
         if (n < 0) {
             int z = 0;
             if (__atomic_compare_exchange_n(&fill_err, &z, (int)n, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
@@ -426,6 +445,7 @@ static void *fill_worker(void *arg)
             break;
         }
     }
+    free(scratch);
     return NULL;
 }
 
@@ -447,7 +467,7 @@ static void fill_all(void)
                 (unsigned long long)e->key);
         if (e->codec == CKF_C_ZERO && !fills[lo].file_private) continue;
         tasks[ntasks++] = (struct task){ i, fills[lo].base + (e->key - fills[lo].vstart), e->raw_len,
-                                         e->codec == CKF_C_ZERO };
+                                         e->codec == CKF_C_ZERO, !fills[lo].file_private };
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nt = ncpu > 8 ? 8 : ncpu < 1 ? 1 : (int)ncpu;
@@ -494,6 +514,8 @@ static void stage_memory(void)
     fills = calloc(im.nvmas, sizeof *fills);
     if (!regions || !fills) die("out of memory");
 
+    const char *thp = getenv("CKPT_RESTORE_THP");
+    int use_thp = !thp || *thp != '0';
     uint64_t t0 = now_ns(), bytes = 0;
     for (uint32_t i = 0; i < im.nvmas; i++) {
         ckc_vma *v = &im.vmas[i];
@@ -543,7 +565,7 @@ static void stage_memory(void)
         if (fd >= 0) close(fd);
         /* First touch of 4 KiB pages is slow here: let big anonymous regions use
          * transparent huge pages when the system allows it on request. */
-        if ((mflags & MAP_ANONYMOUS) && len >= (4ull << 20)) madvise(p, len, MADV_HUGEPAGE);
+        if ((mflags & MAP_ANONYMOUS) && len >= (4ull << 20) && use_thp) madvise(p, len, MADV_HUGEPAGE);
         fills[nfills++] = (struct fill){ v->start, v->end, p, file_private };
         bytes += v->stored_bytes;
         struct rs_region *g = &regions[nregions++];
