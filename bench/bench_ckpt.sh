@@ -29,13 +29,13 @@ trap 'pkill -9 -f "$W" 2>/dev/null; rm -rf "$W"' EXIT
 now_ms() { date +%s%3N; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-# run_once SIZE WRITE THREADS STEPS CKPT_AT_MS -> sets T_TOTAL PAUSE CKMS FILE
+# run_once SIZE WRITE THREADS STEPS CKPT_AT_MS [CAPTURE] -> sets T_TOTAL PAUSE CKMS FILE
 run_once() {
-    local size=$1 write=$2 th=$3 steps=$4 at=$5
+    local size=$1 write=$2 th=$3 steps=$4 at=$5 cap=${6:-fork}
     rm -rf "$W/ck" "$W/ready" "$W/out" "$W/err"
     local sl=0
     [ "$write" = sparse ] && sl=5
-    CKPT_DIR=$W/ck CKPT_LOG=info LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl \
+    CKPT_CAPTURE=$cap CKPT_DIR=$W/ck CKPT_LOG=info LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl \
         "$B" run "$size" mixed "$th" "$steps" "$write" "$W/ready" > "$W/out" 2> "$W/err" &
     local pid=$!
     while [ ! -f "$W/ready" ]; do sleep 0.01; done
@@ -58,8 +58,8 @@ echo "Machine: ${BENCH_MACHINE:-$(nproc) cores}. Memory shape: mixed (75 % zero 
 echo "25 % simulation-like doubles, all resident). zstd level 1, writer on 2 cores."
 echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "| size | write | threads | fork ms | pause ms | pause/fork | extra ms | memcpy ms | extra/memcpy | ckpt ms | zstd -T2 ms | ckpt/zstd | size % | restore ms | read ms | restore/read |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| size | write | threads | capture | fork ms | pause ms | pause/fork | extra ms | memcpy ms | extra/memcpy | ckpt ms | zstd -T2 ms | ckpt/zstd | size % | restore ms | read ms | restore/read |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
     "$B" dump "$size" mixed 1 "$W/nonzero" >/dev/null
     t0=$(now_ms); zstd -q -1 -T2 -c "$W/nonzero" > /dev/null; t1=$(now_ms)
@@ -69,10 +69,12 @@ for size in $SIZES; do
         for th in 1 2; do
             fork=$("$B" fork "$size" mixed "$th")
             mc=$("$B" memcpy "$size" mixed "$th")
-            steps=$([ "$write" = all ] && echo 8 || echo $((600 + 400 * size / 1024)))
+            steps=$([ "$write" = all ] && echo 12 || echo $((600 + 400 * size / 1024)))
             run_once "$size" "$write" "$th" "$steps" 0
             base=$T_TOTAL
-            run_once "$size" "$write" "$th" "$steps" 150
+          for cap in fork copy; do
+            [ "$write" = sparse ] && [ "$cap" = copy ] && continue
+            run_once "$size" "$write" "$th" "$steps" 150 "$cap"
             with=$T_TOTAL
             extra=$(awk -v a="$with" -v b="$base" 'BEGIN { printf "%.0f", a - b }')
             pause=$(awk -v p="${PAUSE:-0}" 'BEGIN { printf "%.1f", p / 1000 }')
@@ -83,7 +85,8 @@ for size in $SIZES; do
             t0=$(now_ms); "$REST" "$FILE" > "$W/rout" 2>/dev/null; t1=$(now_ms)
             rest_ms=$((t1 - t0))
             grep -q restored "$W/rout" || rest_ms="fail"
-            echo "| $((size / 1024)) GiB | $write | $th | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $mc | $(ratio "$extra" "$mc") | ${CKMS:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
+            echo "| $((size / 1024)) GiB | $write | $th | $cap | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $mc | $(ratio "$extra" "$mc") | ${CKMS:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
+          done
         done
     done
 done
