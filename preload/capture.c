@@ -147,67 +147,60 @@ static uint32_t classify_fd(const char *path, mode_t mode)
     return CKC_FD_OTHER;
 }
 
-int ck_capture_fds(void)
+static int capture_one_fd(void *arg, int fd, int dfd)
 {
-    int dfd = sys_open("/proc/self/fd", O_RDONLY | O_DIRECTORY, 0);
-    if (dfd < 0) return dfd;
-    char dbuf[4096];
-    int n = 0;
-    for (;;) {
-        long got = ck_sys3(SYS_getdents64, dfd, dbuf, sizeof dbuf);
-        if (got <= 0) break;
-        for (long off = 0; off < got;) {
-            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d =
-                (void *)(dbuf + off);
-            off += d->reclen;
-            if (d->name[0] < '0' || d->name[0] > '9') continue;
-            const char *q = d->name;
-            int fd = (int)parse_dec(&q);
-            if (fd == dfd || n >= CK_MAX_FDS || (ck_stg.pmfd > 0 && fd == ck_stg.pmfd)) continue;
-            struct ck_fdrec *f = &fdtab[n];
-            memset(f, 0, sizeof *f);
-            f->rec.fd = fd;
-            char p[64], info[512];
-            ck_snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
-            long l = ck_sys4(SYS_readlinkat, AT_FDCWD, p, f->path, sizeof f->path - 1);
-            if (l < 0) continue;
-            f->path[l] = 0;
-            struct stat st;
-            if (ck_sys2(SYS_fstat, fd, &st) < 0) continue;
-            f->rec.kind = classify_fd(f->path, st.st_mode);
-            f->rec.size = (uint64_t)st.st_size;
-            f->rec.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
-            f->rec.dev = st.st_dev;
-            f->rec.ino = st.st_ino;
-            f->rec.mode = st.st_mode;
-            ck_snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
-            if (read_file(p, info, sizeof info) > 0) {
-                for (const char *s = info; *s;) {
-                    if (!strncmp(s, "pos:", 4)) { s += 4; while (*s == ' ' || *s == '\t') s++; f->rec.pos = parse_dec(&s); }
-                    else if (!strncmp(s, "flags:", 6)) {
-                        s += 6; while (*s == ' ' || *s == '\t') s++;
-                        uint64_t v = 0;
-                        while (*s >= '0' && *s <= '7') v = v * 8 + (uint64_t)(*s++ - '0');
-                        f->rec.open_flags = (uint32_t)v;
-                    } else if (!strncmp(s, "eventfd-count:", 14)) {
-                        s += 14; while (*s == ' ' || *s == '\t') s++;
-                        f->rec.aux = parse_hex(&s);
-                    }
-                    while (*s && *s != '\n') s++;
-                    if (*s) s++;
-                }
+    int n = ck.nfds;
+    if (fd == dfd || n >= CK_MAX_FDS || (ck_stg.pmfd > 0 && fd == ck_stg.pmfd)) return 0;
+    struct ck_fdrec *f = &fdtab[n];
+    memset(f, 0, sizeof *f);
+    f->rec.fd = fd;
+    char p[64], info[512];
+    ck_snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    long l = ck_sys4(SYS_readlinkat, AT_FDCWD, p, f->path, sizeof f->path - 1);
+    if (l < 0) return 0;
+    f->path[l] = 0;
+    struct stat st;
+    if (ck_sys2(SYS_fstat, fd, &st) < 0) return 0;
+    f->rec.kind = classify_fd(f->path, st.st_mode);
+    f->rec.size = (uint64_t)st.st_size;
+    f->rec.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+    f->rec.dev = st.st_dev;
+    f->rec.ino = st.st_ino;
+    f->rec.mode = st.st_mode;
+    ck_snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
+    if (read_file(p, info, sizeof info) > 0) {
+        for (const char *s = info; *s;) {
+            if (!strncmp(s, "pos:", 4)) { s += 4; while (*s == ' ' || *s == '\t') s++; f->rec.pos = parse_dec(&s); }
+            else if (!strncmp(s, "flags:", 6)) {
+                s += 6; while (*s == ' ' || *s == '\t') s++;
+                uint64_t v = 0;
+                while (*s >= '0' && *s <= '7') v = v * 8 + (uint64_t)(*s++ - '0');
+                f->rec.open_flags = (uint32_t)v;
+            } else if (!strncmp(s, "eventfd-count:", 14)) {
+                s += 14; while (*s == ' ' || *s == '\t') s++;
+                f->rec.aux = parse_hex(&s);
             }
-            long fl = ck_sys2(SYS_fcntl, fd, F_GETFD);
-            if (fl > 0 && (fl & FD_CLOEXEC)) f->rec.flags |= CKC_FD_CLOEXEC;
-            if (f->path[0] != '/' || strstr(f->path, " (deleted)")) {
-                if (strstr(f->path, " (deleted)")) f->rec.flags |= CKC_FD_DELETED;
-            }
-            if (fd == ck.evfd || fd >= 1000) f->rec.flags |= CKC_FD_INTERNAL;
-            if (f->rec.kind == CKC_FD_PIPE) f->rec.aux = st.st_ino;
-            n++;
+            while (*s && *s != '\n') s++;
+            if (*s) s++;
         }
     }
-    ck_sys1(SYS_close, dfd);
+    long fl = ck_sys2(SYS_fcntl, fd, F_GETFD);
+    if (fl > 0 && (fl & FD_CLOEXEC)) f->rec.flags |= CKC_FD_CLOEXEC;
+    if (f->path[0] != '/' || strstr(f->path, " (deleted)")) {
+        if (strstr(f->path, " (deleted)")) f->rec.flags |= CKC_FD_DELETED;
+    }
+    if (fd == ck.evfd || fd >= 1000) f->rec.flags |= CKC_FD_INTERNAL;
+    if (f->rec.kind == CKC_FD_PIPE) f->rec.aux = st.st_ino;
+    ck.nfds = n + 1;
+    return 1;
+}
+
+int ck_capture_fds(void)
+{
+    ck.nfds = 0;
+    int r = ck_for_each_number("/proc/self/fd", capture_one_fd, NULL);
+    if (r < 0) return r;
+    int n = ck.nfds;
     /* Descriptors that share one open file (dup, 2>&1) must share it again. */
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < i; j++) {

@@ -119,6 +119,10 @@ void ck_thread_unregister(void) HIDDEN;
 int  ck_find_tid_offset(void) HIDDEN;
 void ck_restored_threads_wait(int nthreads) HIDDEN;
 int  ck_count_slots(void) HIDDEN;
+/* Calls fn(arg, number, dirfd) for every entry of dir whose name is a number
+ * (getdents64: no malloc, usable while the world is stopped); returns the sum
+ * of fn's positive results, or -errno. */
+int  ck_for_each_number(const char *dir, int (*fn)(void *arg, int n, int dirfd), void *arg) HIDDEN;
 
 /* hooks.c */
 void ck_hooks_init(void) HIDDEN;

@@ -192,14 +192,12 @@ static int signal_one(int tid)
     return 1;
 }
 
-/* Scans /proc/self/task with getdents64 (no opendir: no malloc). Returns the
- * number of newly signalled threads or -errno. */
-static int scan_tasks(void)
+int ck_for_each_number(const char *dir, int (*fn)(void *arg, int n, int dirfd), void *arg)
 {
-    int fd = (int)ck_sys3(SYS_open, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    int fd = (int)ck_sys4(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0) return fd;
     char buf[8192];
-    int added = 0;
+    int sum = 0;
     for (;;) {
         long n = ck_sys3(SYS_getdents64, fd, buf, sizeof buf);
         if (n <= 0) break;
@@ -208,14 +206,27 @@ static int scan_tasks(void)
                 (void *)(buf + off);
             off += d->reclen;
             if (d->name[0] < '0' || d->name[0] > '9') continue;
-            int tid = 0;
-            for (const char *p = d->name; *p; p++) tid = tid * 10 + (*p - '0');
-            int r = signal_one(tid);
-            if (r > 0) added++;
+            int v = 0;
+            for (const char *p = d->name; *p >= '0' && *p <= '9'; p++) v = v * 10 + (*p - '0');
+            int r = fn(arg, v, fd);
+            if (r > 0) sum += r;
         }
     }
     ck_sys1(SYS_close, fd);
-    return added;
+    return sum;
+}
+
+static int signal_task(void *arg, int tid, int dirfd)
+{
+    (void)arg; (void)dirfd;
+    return signal_one(tid) > 0;
+}
+
+/* Signals the threads of /proc/self/task not signalled yet.  Returns how many
+ * were newly signalled, or -errno. */
+static int scan_tasks(void)
+{
+    return ck_for_each_number("/proc/self/task", signal_task, NULL);
 }
 
 /* Number of signalled threads that still exist. */
