@@ -183,6 +183,11 @@ typedef struct ckc_region { uint64_t len; } ckc_region;
  * regular files that were open but deleted (temporary files), up to
  * CKPT_GHOST_MAX bytes (default 256 MiB). */
 
+/* ---- CKF_T_FDINFO ----------------------------------------------------------------- */
+/* key = fd; payload = the text of /proc/self/fdinfo/<fd> at the checkpoint, for
+ * epoll instances (their "tfd: events: data:" lines), timerfds (clockid,
+ * it_value, it_interval) and signalfds (sigmask), from which they are rebuilt. */
+
 /* Bounds-checked string access: returns NULL if (ref) does not lie within the
  * string area [strs, strs+strs_len). *len receives the length. */
 static inline const char *ckc_str(const char *strs, size_t strs_len, ckc_strref ref,

@@ -68,6 +68,7 @@ enum ckf_chunk_type {
     CKF_T_NOTE     = 0x000d, /* free text: key/value lines "k=v\n" */
     CKF_T_CUDA_DATA= 0x000e, /* copy of a device buffer: key = device address */
     CKF_T_FILE_DATA= 0x000f, /* contents of an open file that was deleted: key = fd */
+    CKF_T_FDINFO   = 0x0010, /* /proc/self/fdinfo text of an epoll/timerfd/signalfd: key = fd */
     CKF_T_INDEX    = 0x7fff  /* trailing index (exactly one, last chunk) */
 };
 

@@ -211,7 +211,7 @@ int ckf_type_known(uint16_t type)
     case CKF_T_PROCESS: case CKF_T_VMAS: case CKF_T_MEMBLK: case CKF_T_THREAD:
     case CKF_T_FILES: case CKF_T_SIGNALS: case CKF_T_TIMERS: case CKF_T_RLIMITS:
     case CKF_T_FILEIDS: case CKF_T_CUDA: case CKF_T_REGION: case CKF_T_LENS:
-    case CKF_T_NOTE: case CKF_T_CUDA_DATA: case CKF_T_FILE_DATA: case CKF_T_INDEX:
+    case CKF_T_NOTE: case CKF_T_CUDA_DATA: case CKF_T_FILE_DATA: case CKF_T_FDINFO: case CKF_T_INDEX:
         return 1;
     default:
         return 0;

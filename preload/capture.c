@@ -154,7 +154,8 @@ static int capture_one_fd(void *arg, int fd, int dfd)
     struct ck_fdrec *f = &fdtab[n];
     memset(f, 0, sizeof *f);
     f->rec.fd = fd;
-    char p[64], info[512];
+    char p[64], info[2048];
+    f->info[0] = 0;
     ck_snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
     long l = ck_sys4(SYS_readlinkat, AT_FDCWD, p, f->path, sizeof f->path - 1);
     if (l < 0) return 0;
@@ -191,6 +192,8 @@ static int capture_one_fd(void *arg, int fd, int dfd)
     }
     if (fd == ck.evfd || fd >= 1000) f->rec.flags |= CKC_FD_INTERNAL;
     if (f->rec.kind == CKC_FD_PIPE) f->rec.aux = st.st_ino;
+    if (f->rec.kind == CKC_FD_EPOLL || f->rec.kind == CKC_FD_TIMERFD || f->rec.kind == CKC_FD_SIGNALFD)
+        memcpy(f->info, info, sizeof f->info);
     ck.nfds = n + 1;
     return 1;
 }
@@ -936,6 +939,9 @@ static int write_files(ckf_writer *w)
         ckc_fd r = ck.fds[i].rec;
         int e = save_file_data(w, &r);
         if (e < 0) return e;
+        if (ck.fds[i].info[0] &&
+            ckf_writer_add_chunk(w, CKF_T_FDINFO, (uint64_t)r.fd, ck.fds[i].info, strlen(ck.fds[i].info)) < 0)
+            return -EIO;
         r.path = str_add0(&strs, ck.fds[i].path);
         if (buf_put(&fixed, &r, sizeof r) < 0) return -ENOMEM;
     }

@@ -47,6 +47,7 @@ struct ck_slot {
 struct ck_fdrec {
     ckc_fd rec;
     char path[256];
+    char info[2048];           /* fdinfo text, kept for epoll/timerfd/signalfd */
 };
 
 struct ck_config {

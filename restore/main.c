@@ -54,7 +54,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
@@ -619,6 +622,8 @@ static int open_devnull(void)
 
 static int recreate_deleted(const ckc_fd *f, const char *path);
 static void restore_dups(void);
+static int recreate_timerfd(const ckc_fd *f);
+static int recreate_signalfd(const ckc_fd *f);
 
 static void restore_files(int exe_fd)
 {
@@ -693,8 +698,11 @@ static void restore_files(int exe_fd)
                 continue;   /* placed with its read end */
             }
         } else if (f->kind == CKC_FD_EPOLL) {
-            nfd = (int)syscall(SYS_epoll_create1, 0);
-            warnx("fd %d: epoll instance re-created empty (registrations are not restored)", fd);
+            nfd = epoll_create1(0);          /* registrations: restore_epolls() */
+        } else if (f->kind == CKC_FD_TIMERFD) {
+            nfd = recreate_timerfd(f);
+        } else if (f->kind == CKC_FD_SIGNALFD) {
+            nfd = recreate_signalfd(f);
         } else {
             warnx("fd %d (%s) cannot be restored; it is /dev/null now", fd, path);
         }
@@ -706,6 +714,101 @@ static void restore_files(int exe_fd)
         }
         place_fd(nfd, fd, f);
         free(path);
+    }
+}
+
+/* Per-descriptor chunks (FDINFO, FILE_DATA), read before any descriptor is
+ * placed: placing them may reuse the number of the checkpoint file's own. */
+struct fdchunk { uint16_t type; int fd; char *buf; size_t len; };
+static struct fdchunk *fdchunks;
+static size_t nfdchunks;
+
+static void load_fd_chunks(void)
+{
+    size_t n = ckf_reader_count(im.r);
+    for (size_t i = 0; i < n; i++) {
+        const ckf_index_entry *e = ckf_reader_entry(im.r, i);
+        if (e->type != CKF_T_FDINFO && e->type != CKF_T_FILE_DATA) continue;
+        void *buf = NULL;
+        long got = ckf_reader_read_alloc(im.r, i, &buf);
+        if (got < 0) die("%s: data of fd %llu: %s", img_path, (unsigned long long)e->key, ckf_strerror((int)got));
+        char *t = malloc((size_t)got + 1);
+        fdchunks = realloc(fdchunks, (nfdchunks + 1) * sizeof *fdchunks);
+        if (!t || !fdchunks) die("out of memory");
+        memcpy(t, buf, (size_t)got);
+        t[got] = 0;
+        ckf_reader_free_buf(im.r, buf);
+        fdchunks[nfdchunks++] = (struct fdchunk){ e->type, (int)e->key, t, (size_t)got };
+    }
+}
+
+static const struct fdchunk *fd_chunk(uint16_t type, int fd)
+{
+    for (size_t i = 0; i < nfdchunks; i++)
+        if (fdchunks[i].type == type && fdchunks[i].fd == fd) return &fdchunks[i];
+    return NULL;
+}
+
+/* The saved fdinfo text of fd, or NULL (free with free()). */
+static char *fdinfo_text(int fd)
+{
+    const struct fdchunk *c = fd_chunk(CKF_T_FDINFO, fd);
+    return c ? strdup(c->buf) : NULL;
+}
+
+static int recreate_timerfd(const ckc_fd *f)
+{
+    char *t = fdinfo_text(f->fd);
+    if (!t) return -1;
+    int clockid = 1;
+    long vs = 0, vns = 0, is = 0, ins = 0;
+    const char *p;
+    if ((p = strstr(t, "clockid:"))) clockid = atoi(p + 8);
+    if ((p = strstr(t, "it_value:"))) sscanf(p, "it_value: (%ld, %ld)", &vs, &vns);
+    if ((p = strstr(t, "it_interval:"))) sscanf(p, "it_interval: (%ld, %ld)", &is, &ins);
+    free(t);
+    int fd = timerfd_create(clockid, (f->open_flags & O_NONBLOCK) ? TFD_NONBLOCK : 0);
+    if (fd < 0) return -1;
+    struct itimerspec its = { { is, ins }, { vs, vns } };
+    if (!vs && !vns && (is || ins)) its.it_value = its.it_interval;   /* read at expiry */
+    timerfd_settime(fd, 0, &its, NULL);
+    return fd;
+}
+
+static int recreate_signalfd(const ckc_fd *f)
+{
+    char *t = fdinfo_text(f->fd);
+    if (!t) return -1;
+    const char *p = strstr(t, "sigmask:");
+    unsigned long long m = p ? strtoull(p + 8, NULL, 16) : 0;
+    free(t);
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s = 1; s <= 64; s++)
+        if (m & (1ull << (s - 1))) sigaddset(&set, s);
+    return signalfd(-1, &set, (f->open_flags & O_NONBLOCK) ? SFD_NONBLOCK : 0);
+}
+
+/* epoll instances get their registrations back once every fd is in place. */
+static void restore_epolls(void)
+{
+    for (uint32_t i = 0; i < im.nfds; i++) {
+        ckc_fd *f = &im.fds[i];
+        if (f->kind != CKC_FD_EPOLL || (f->flags & CKC_FD_DUP)) continue;
+        char *t = fdinfo_text(f->fd);
+        if (!t) { warnx("fd %d: epoll instance re-created empty", f->fd); continue; }
+        int n = 0, bad = 0;
+        for (const char *p = t; (p = strstr(p, "tfd:")); p += 4) {
+            int tfd;
+            unsigned events;
+            unsigned long long data;
+            if (sscanf(p, "tfd: %d events: %x data: %llx", &tfd, &events, &data) != 3) continue;
+            struct epoll_event ev = { .events = events, .data.u64 = data };
+            if (epoll_ctl(f->fd, EPOLL_CTL_ADD, tfd, &ev) < 0) bad++; else n++;
+        }
+        free(t);
+        if (bad) warnx("fd %d: %d epoll registration(s) could not be restored", f->fd, bad);
+        vlog("epoll fd %d: %d registrations restored\n", f->fd, n);
     }
 }
 
@@ -733,11 +836,8 @@ static void restore_dups(void)
 /* A deleted file that was open: a new unlinked file with the saved contents. */
 static int recreate_deleted(const ckc_fd *f, const char *path)
 {
-    long idx = -1;
-    for (long i = ckf_reader_find(im.r, CKF_T_FILE_DATA, 0); i >= 0;
-         i = ckf_reader_find(im.r, CKF_T_FILE_DATA, (size_t)i + 1))
-        if (ckf_reader_entry(im.r, (size_t)i)->key == (uint64_t)f->fd) { idx = i; break; }
-    if (idx < 0) return -1;
+    const struct fdchunk *c = fd_chunk(CKF_T_FILE_DATA, f->fd);
+    if (!c) return -1;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *sl = strrchr(dir, '/');
@@ -746,15 +846,12 @@ static int recreate_deleted(const ckc_fd *f, const char *path)
     if (fd < 0) fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
     if (fd < 0) fd = memfd_create("ckpt-deleted", 0);
     if (fd < 0) return -1;
-    void *buf = NULL;
-    long n = ckf_reader_read_alloc(im.r, (size_t)idx, &buf);
-    if (n < 0) die("%s: contents of deleted file %s: %s", img_path, path, ckf_strerror((int)n));
+    long n = (long)c->len;
     for (long off = 0; off < n;) {
-        ssize_t w = pwrite(fd, (char *)buf + off, (size_t)(n - off), off);
+        ssize_t w = pwrite(fd, c->buf + off, (size_t)(n - off), off);
         if (w <= 0) die("cannot recreate deleted file %s: %s", path, strerror(errno));
         off += w;
     }
-    ckf_reader_free_buf(im.r, buf);
     if (f->open_flags & O_APPEND) fcntl(fd, F_SETFL, O_APPEND);
     lseek(fd, (off_t)f->pos, SEEK_SET);
     vlog("deleted file %s (fd %d) recreated with %ld bytes\n", path, f->fd, n);
@@ -864,8 +961,10 @@ static void jump(void)
     if (efd >= 0) { exe_fd = fcntl(efd, F_DUPFD_CLOEXEC, max_saved_fd() + 1); close(efd); }
     free(exe);
 
+    load_fd_chunks();
     restore_files(exe_fd);
     restore_dups();
+    restore_epolls();
     close_others(exe_fd);
     restore_attrs();
 

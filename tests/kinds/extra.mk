@@ -1,0 +1,6 @@
+# tests/kinds: programs holding descriptor kinds beyond regular files
+KINDS_BINS := $(O)/tests/kinds/evloop
+TEST_EXTRA += $(KINDS_BINS)
+$(O)/tests/kinds/%: tests/kinds/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -O2 -g -std=gnu11 -D_GNU_SOURCE -Wall -pthread -o $@ $<
