@@ -129,7 +129,9 @@ enum ckc_fd_kind { CKC_FD_REG = 1, CKC_FD_DIR = 2, CKC_FD_PIPE = 3, CKC_FD_SOCKE
 enum ckc_fd_flags { CKC_FD_CLOEXEC = 1u << 0, CKC_FD_INTERNAL = 1u << 1 /* libckpt's */,
                     CKC_FD_DELETED = 1u << 2, CKC_FD_PIPE_SELF = 1u << 3 /* both ends here */,
                     CKC_FD_DUP = 1u << 4 /* same open file as fd `aux` (dup, 2>&1) */,
-                    CKC_FD_DATA = 1u << 5 /* contents saved in a FILE_DATA chunk (key = fd) */ };
+                    CKC_FD_DATA = 1u << 5 /* contents saved in a FILE_DATA chunk (key = fd) */,
+                    CKC_FD_SOCKPAIR = 1u << 6 /* AF_UNIX socketpair with both ends here:
+                                                 aux = the other end's fd, reserved = SO_TYPE */ };
 typedef struct ckc_fd {
     int32_t  fd;
     uint32_t kind;             /* ckc_fd_kind */
@@ -141,7 +143,8 @@ typedef struct ckc_fd {
     uint64_t dev, ino;
     uint32_t mode;             /* st_mode */
     uint32_t reserved;
-    uint64_t aux;              /* eventfd: counter; pipe: pipe inode; DUP: the fd it duplicates */
+    uint64_t aux;              /* eventfd: counter; pipe: pipe inode; DUP: the fd it duplicates;
+                                  SOCKPAIR: the other end */
     ckc_strref path;           /* readlink of /proc/self/fd/N */
 } ckc_fd;
 typedef struct ckc_files { uint32_t count; uint32_t reserved; /* ckc_fd[count], strings */ } ckc_files;

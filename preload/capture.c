@@ -43,6 +43,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -219,6 +220,31 @@ int ck_capture_fds(void)
                 fdtab[i].rec.aux = (uint64_t)fdtab[j].rec.fd;
                 break;
             }
+        }
+    }
+    /* An AF_UNIX socketpair with both ends here (thread wake-ups, asyncio's
+     * self-pipe) can be re-created: the peer is this process and the two
+     * inodes were allocated one after the other by socketpair(). */
+    for (int i = 0; i < n; i++) {
+        ckc_fd *a = &fdtab[i].rec;
+        if (a->kind != CKC_FD_SOCKET || (a->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR))) continue;
+        int dom = 0, typ = 0;
+        struct { int pid, uid, gid; } cred = { 0, 0, 0 };
+        unsigned len = 4, clen = sizeof cred;
+        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 || dom != AF_UNIX) continue;
+        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.pid != ck.pid) continue;
+        len = 4;
+        ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_TYPE, &typ, &len);
+        for (int j = 0; j < n; j++) {
+            ckc_fd *b = &fdtab[j].rec;
+            if (j == i || b->kind != CKC_FD_SOCKET || (b->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR))) continue;
+            if (b->ino != a->ino + 1 && b->ino + 1 != a->ino) continue;
+            struct { int pid, uid, gid; } c2 = { 0, 0, 0 };
+            clen = sizeof c2;
+            if (ck_sys5(SYS_getsockopt, b->fd, SOL_SOCKET, SO_PEERCRED, &c2, &clen) < 0 || c2.pid != ck.pid) continue;
+            a->flags |= CKC_FD_SOCKPAIR; a->aux = (uint64_t)b->fd; a->reserved = (uint32_t)typ;
+            b->flags |= CKC_FD_SOCKPAIR; b->aux = (uint64_t)a->fd; b->reserved = (uint32_t)typ;
+            break;
         }
     }
     /* A pipe with both ends in this process can be re-created; mark them. */

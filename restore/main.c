@@ -57,6 +57,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -697,6 +698,25 @@ static void restore_files(int exe_fd)
                 free(path);
                 continue;   /* placed with its read end */
             }
+        } else if (f->kind == CKC_FD_SOCKET && (f->flags & CKC_FD_SOCKPAIR)) {
+            /* re-create the pair once, at its lower-numbered end */
+            if ((int)f->aux < fd) { free(path); continue; }
+            int sp[2];
+            int typ = f->reserved ? (int)f->reserved : SOCK_STREAM;
+            if (socketpair(AF_UNIX, typ | ((f->open_flags & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0, sp) < 0)
+                die("socketpair: %s", strerror(errno));
+            for (int e = 0; e < 2; e++) {
+                int t = fcntl(sp[e], F_DUPFD, hi);
+                close(sp[e]);
+                sp[e] = t;
+            }
+            for (uint32_t j = 0; j < im.nfds; j++)
+                if (im.fds[j].fd == (int)f->aux) {
+                    if (!(im.fds[j].open_flags & O_NONBLOCK) != !(f->open_flags & O_NONBLOCK))
+                        fcntl(sp[1], F_SETFL, (im.fds[j].open_flags & O_NONBLOCK) ? O_NONBLOCK : 0);
+                    place_fd(sp[1], im.fds[j].fd, &im.fds[j]);
+                }
+            nfd = sp[0];
         } else if (f->kind == CKC_FD_EPOLL) {
             nfd = epoll_create1(0);          /* registrations: restore_epolls() */
         } else if (f->kind == CKC_FD_TIMERFD) {

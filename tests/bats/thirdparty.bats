@@ -57,3 +57,4 @@ tp() {
 }
 @test "bc -l: 2600 digits of pi" { tp bc bc -l "$TP/pi.bc"; }
 @test "perl: hashes and sort" { tp perl perl "$TP/job.pl"; }
+@test "python3 asyncio: epoll event loop with its socketpair wake-up" { tp python3 /usr/bin/python3 "$TP/aio.py"; }
