@@ -47,7 +47,7 @@ run_once() {
     # the writer may still be finishing when a short run ends
     for _ in $(seq 600); do grep -q 'total [0-9]* ms' "$W/err" 2>/dev/null || [ "$at" = 0 ] && break; sleep 0.05; done
     T_TOTAL=$(awk '/^total/ { print $2 }' "$W/out")
-    PAUSE=$(sed -n 's/.*pause \([0-9]*\) us.*/\1/p' "$W/err" | head -1)
+    PAUSE=$(sed -n 's/.*program paused \([0-9]*\) us.*/\1/p' "$W/err" | head -1)
     CKMS=$(sed -n 's/.*total \([0-9]*\) ms.*/\1/p' "$W/err" | head -1)
     FILE=$(readlink -f "$W/ck/latest" 2>/dev/null)
 }
@@ -69,7 +69,7 @@ for size in $SIZES; do
         for th in 1 2; do
             fork=$("$B" fork "$size" mixed "$th")
             mc=$("$B" memcpy "$size" mixed "$th")
-            steps=$([ "$write" = all ] && echo 12 || echo $((600 + 400 * size / 1024)))
+            steps=$([ "$write" = all ] && echo $((40 + 10 * size / 1024)) || echo $((600 + 400 * size / 1024)))
             run_once "$size" "$write" "$th" "$steps" 0
             base=$T_TOTAL
           for cap in fork copy; do

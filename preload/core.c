@@ -190,9 +190,10 @@ static void do_checkpoint(int reason)
     ck_release_world();
     uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
     ck.pause_ns = t1 - ck.t_stop_ns;
-    ck_debug("pause: stop %lu us, fds+copy %lu us (%lu MiB staged), fork %lu us",
-             (unsigned long)((t_parked - ck.t_stop_ns) / 1000), (unsigned long)((t_fork - t_parked) / 1000),
-             (unsigned long)(ck_stg.used >> 20), (unsigned long)((t1 - t_fork) / 1000));
+    ck_info("checkpoint %d: program paused %lu us (stop %lu us, fds+copy %lu us, %lu MiB staged, "
+            "fork %lu us)", seq, (unsigned long)(ck.pause_ns / 1000),
+            (unsigned long)((t_parked - ck.t_stop_ns) / 1000), (unsigned long)((t_fork - t_parked) / 1000),
+            (unsigned long)(ck_stg.used >> 20), (unsigned long)((t1 - t_fork) / 1000));
     if (cuda && ckpt_cuda_after_checkpoint(why, sizeof why) < 0)
         ck_err("GPU state could not be resumed after checkpoint %d: %s", seq, why);
     if (pid < 0) {
@@ -211,8 +212,7 @@ static void do_checkpoint(int reason)
     if (cuda) ckpt_cuda_data_release();
     uint64_t t2 = ck_now_ns(CLOCK_MONOTONIC);
     if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        ck_info("checkpoint %d written: pause %lu us, total %lu ms", seq,
-                (unsigned long)(ck.pause_ns / 1000), (unsigned long)((t2 - ck.t_stop_ns) / 1000000));
+        ck_info("checkpoint %d written: total %lu ms", seq, (unsigned long)((t2 - ck.t_stop_ns) / 1000000));
         finish(seq, 0);
     } else {
         if (WIFSIGNALED(status))
