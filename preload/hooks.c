@@ -203,6 +203,7 @@ void ck_trigger_handler(int sig, siginfo_t *si, void *uc)
                    si->si_pid != ck_getpid();
     if (active() && external) {
         ck_trigger(CKC_REASON_SIGNAL);
+        ck_restart_interrupted_sleep(uc);
         errno = saved;
         return;
     }

@@ -42,6 +42,7 @@ struct ck_slot {
     uint64_t affinity[16];
     int has_affinity;
     char name[16];
+    struct { long tv_sec, tv_nsec; } sleep_left; /* see park.c restart_sleep */
 };
 
 struct ck_fdrec {
@@ -119,6 +120,7 @@ int  ck_thread_register(void) HIDDEN;       /* current thread */
 void ck_thread_unregister(void) HIDDEN;
 int  ck_find_tid_offset(void) HIDDEN;
 void ck_restored_threads_wait(int nthreads) HIDDEN;
+void ck_restart_interrupted_sleep(void *uc) HIDDEN;
 int  ck_count_slots(void) HIDDEN;
 /* Calls fn(arg, number, dirfd) for every entry of dir whose name is a number
  * (getdents64: no malloc, usable while the world is stopped); returns the sum

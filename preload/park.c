@@ -29,6 +29,9 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 struct ck_slot ck_slots[CK_MAX_THREADS] HIDDEN;
@@ -121,6 +124,48 @@ static void reinstate_thread(struct ck_slot *s)
     ck_sys2(SYS_prctl, PR_SET_NAME, s->name);
 }
 
+/* A sleep the stop signal interrupted is restarted where it was, so that a
+ * checkpoint does not wake the program early.  The kernel returns EINTR for
+ * clock_nanosleep when any handler runs (ERESTART_RESTARTBLOCK is not
+ * restarted after a handler); the syscall number is read from the
+ * `mov $nr, %eax; syscall` sequence glibc uses, and a relative sleep resumes
+ * with the time the kernel reported as remaining. */
+static void restart_sleep(struct ck_slot *s, ucontext_t *uc)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    if (g[REG_RAX] != -EINTR) return;
+    unsigned char code[7];
+    struct iovec local = { code, sizeof code }, remote = { (void *)(g[REG_RIP] - 7), sizeof code };
+    if (ck_sys6(SYS_process_vm_readv, ck_getpid(), (long)&local, 1, (long)&remote, 1, 0) != sizeof code)
+        return;
+    if (code[5] != 0x0f || code[6] != 0x05 || code[0] != 0xb8) return;
+    int32_t nr;
+    memcpy(&nr, code + 1, 4);
+    if (nr == SYS_clock_nanosleep) {
+        if (!(g[REG_RSI] & TIMER_ABSTIME) && g[REG_R10]) {
+            memcpy(&s->sleep_left, (void *)g[REG_R10], sizeof s->sleep_left);
+            g[REG_RDX] = (greg_t)&s->sleep_left;
+        }
+    } else if (nr == SYS_nanosleep) {
+        if (g[REG_RSI]) {
+            memcpy(&s->sleep_left, (void *)g[REG_RSI], sizeof s->sleep_left);
+            g[REG_RDI] = (greg_t)&s->sleep_left;
+        }
+    } else {
+        return;
+    }
+    g[REG_RAX] = nr;
+    g[REG_RIP] -= 2;
+}
+
+/* For the trigger handler: a request from outside is ours, not the program's,
+ * so the sleep it interrupted goes on too. */
+void ck_restart_interrupted_sleep(void *uc)
+{
+    struct ck_slot *s = slot_get(ck_gettid());
+    if (s && uc) restart_sleep(s, uc);
+}
+
 static void park_handler(int sig, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
@@ -130,6 +175,7 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
     struct ck_slot *volatile s = slot_get(tid);
     if (!s) return;                     /* table full: the manager will time out */
     s->uc = uc;
+    restart_sleep(s, uc);
     record_thread(s);
     if (ck_ctx_save(&s->ctx)) {
         /* Restored process: ckpt-restore created this thread and entered here. */

@@ -20,3 +20,20 @@ teardown() {
 @test "evloop: epoll over timerfd + eventfd + signalfd keeps firing after restore" {
     ck_roundtrip "$WORK" evloop "$CKPT_BUILD/tests/kinds/evloop" "$(ck_pick 300 900)"
 }
+
+@test "sleepy: checkpoints never end a sleep early (the program's sleeps resume)" {
+    ck_need_checkpoint
+    mkdir -p "$WORK/wd"
+    ck_spawn "$WORK/wd" "$WORK/run" "$WORK/ck" "$CKPT_BUILD/tests/kinds/sleepy" 3
+    for t in 0.4 1.2 2.1 3.0; do
+        sleep 0.$((RANDOM % 4)); kill -USR1 "$CK_PID" 2>/dev/null || true
+    done
+    ck_wait_pid "$CK_PID" 60
+    cat "$WORK/run.out"
+    [ "$CK_RC" = 0 ]
+    grep -q 'early=0' "$WORK/run.out"
+}
+
+@test "sleepy: restored in the middle of a sleep, it sleeps the rest" {
+    ck_roundtrip "$WORK" sleepy "$CKPT_BUILD/tests/kinds/sleepy" 3
+}
