@@ -22,7 +22,7 @@ teardown() {
     rm -rf "$WORK"
 }
 
-staged_mib() { cat "$WORK"/r*.err 2>/dev/null | sed -n 's/.*(\([0-9]*\) MiB staged).*/\1/p' | sort -n | tail -1; }
+staged_mib() { cat "$WORK"/r*.err 2>/dev/null | sed -n 's/.* \([0-9][0-9]*\) MiB staged.*/\1/p' | sort -n | tail -1; }
 
 @test "copy capture: bigmem (seeded memory, large heap)" {
     ck_roundtrip "$WORK" bigmem "$PROGS/bigmem" "$(ck_pick 256 1024)" "$(ck_pick 2 1)"

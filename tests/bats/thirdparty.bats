@@ -38,7 +38,7 @@ tp() {
         ck_sleep_ms "$d"
         kill -USR1 "$pid" 2>/dev/null || ck_fail "$name finished before the checkpoint at $d ms"
         ck_wait_latest "$dir" "" >/dev/null || ck_fail "$name: no checkpoint after SIGUSR1 at $d ms"
-        kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+        kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
         "$RESTORER" --stdio=file "$dir/latest" </dev/null >/dev/null 2>"$WORK/rest$i.err" 3>&- &
         ck_wait_pid $! 120 || ck_fail "$name: restore timed out"
         [ "$CK_RC" = "$rc" ] || { ck_show "$WORK/rest$i.err"; ck_fail "$name @ $d ms: restored exit $CK_RC, reference $rc"; }
