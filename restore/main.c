@@ -160,6 +160,20 @@ static void split_table(const char *what, char *buf, size_t len, size_t hdr, siz
     *strs_len = len - hdr - (size_t)count * rec;
 }
 
+/* A table chunk (VMAS, FILES, FILEIDS): its fixed header starts with a u32
+ * record count.  Returns the count; the chunk buffer is kept. */
+static uint32_t load_table(size_t i, const char *what, size_t hdr, size_t rec, void **recs,
+                           const char **strs, size_t *strs_len)
+{
+    size_t len;
+    char *b = read_chunk(i, &len);
+    if (len < hdr || hdr < sizeof(uint32_t)) die("%s: corrupt %s", img_path, what);
+    uint32_t count;
+    memcpy(&count, b, sizeof count);
+    split_table(what, b, len, hdr, rec, count, recs, strs, strs_len);
+    return count;
+}
+
 static void load_image(void)
 {
     int rc = ckf_reader_open_path(&im.r, img_path, NULL);
@@ -183,14 +197,10 @@ static void load_image(void)
                 die("%s: process record version %u is not supported", img_path, im.proc.version);
             break;
         case CKF_T_VMAS: {
-            b = read_chunk(i, &len);
-            if (len < sizeof(ckc_vmas)) die("%s: corrupt memory map", img_path);
-            ckc_vmas h;
-            memcpy(&h, b, sizeof h);
             void *recs;
-            split_table("memory map", b, len, sizeof h, sizeof(ckc_vma), h.count, &recs, &im.vstrs, &im.vstrs_len);
+            im.nvmas = load_table(i, "memory map", sizeof(ckc_vmas), sizeof(ckc_vma), &recs, &im.vstrs,
+                                  &im.vstrs_len);
             im.vmas = recs;
-            im.nvmas = h.count;
             break;
         }
         case CKF_T_THREAD:
@@ -205,14 +215,10 @@ static void load_image(void)
             free(b);
             break;
         case CKF_T_FILES: {
-            b = read_chunk(i, &len);
-            if (len < sizeof(ckc_files)) die("%s: corrupt file table", img_path);
-            ckc_files h;
-            memcpy(&h, b, sizeof h);
             void *recs;
-            split_table("file table", b, len, sizeof h, sizeof(ckc_fd), h.count, &recs, &im.fstrs, &im.fstrs_len);
+            im.nfds = load_table(i, "file table", sizeof(ckc_files), sizeof(ckc_fd), &recs, &im.fstrs,
+                                 &im.fstrs_len);
             im.fds = recs;
-            im.nfds = h.count;
             break;
         }
         case CKF_T_SIGNALS:
@@ -233,15 +239,10 @@ static void load_image(void)
             free(b);
             break;
         case CKF_T_FILEIDS: {
-            b = read_chunk(i, &len);
-            if (len < sizeof(ckc_fileids)) die("%s: corrupt file identities", img_path);
-            ckc_fileids h;
-            memcpy(&h, b, sizeof h);
             void *recs;
-            split_table("file identities", b, len, sizeof h, sizeof(ckc_fileid), h.count, &recs,
-                        &im.istrs, &im.istrs_len);
+            im.nfids = load_table(i, "file identities", sizeof(ckc_fileids), sizeof(ckc_fileid), &recs,
+                                  &im.istrs, &im.istrs_len);
             im.fids = recs;
-            im.nfids = h.count;
             break;
         }
         default:
