@@ -14,7 +14,7 @@ cat > "$W/py.py" <<'PY'
 import hashlib
 d = {}
 h = hashlib.sha256()
-for i in range(2000000):
+for i in range(12000000):
     d[i % 65536] = d.get(i % 65536, 0) + i
     if i % 1000 == 0: h.update(str(d[i % 65536]).encode())
 print(h.hexdigest())
