@@ -52,7 +52,7 @@ teardown() {
     for i in $(seq "$n"); do
         CK_ENV="CKPT_INTERVAL=0.1" ck_spawn "$WORK/wd" "$WORK/r$i" "$WORK/ck" "$WORK/churn" 120 32
         ck_sleep_ms $((150 + RANDOM % 700))
-        if [ $((RANDOM % 2)) = 0 ] && w=$(pgrep -f -n ckpt-writer) && [ -n "$w" ]; then
+        if [ $((RANDOM % 2)) = 0 ] && w=$(pgrep -P "$CK_PID" -x ckpt-writer) && [ -n "$w" ]; then
             kill -9 "$w" 2>/dev/null && killed_writer=$((killed_writer + 1))
             sleep 0.05
         fi
@@ -65,8 +65,10 @@ teardown() {
         fi
     done
     echo "# $n runs: killed the writer $killed_writer times, the program $killed_prog times"
-    pkill -9 -f ckpt-writer 2>/dev/null || true
-    sleep 0.2
+    # writers of killed programs run on as orphans: stop them (their temporaries
+    # are what the next checkpoint must clean up)
+    pkill -9 -f "$WORK/churn" 2>/dev/null || true
+    for _ in $(seq 100); do pgrep -f "$WORK/churn" >/dev/null || break; sleep 0.05; done
     l=$(ck_latest "$WORK/ck")
     [ -n "$l" ] || ck_fail "no checkpoint survived $n runs"
     ck_restore "$WORK/final" "$l" 60
