@@ -25,8 +25,9 @@ teardown() {
     ck_need_checkpoint
     mkdir -p "$WORK/wd"
     ck_spawn "$WORK/wd" "$WORK/run" "$WORK/ck" "$CKPT_BUILD/tests/kinds/sleepy" 3
-    for t in 0.4 1.2 2.1 3.0; do
-        sleep 0.$((RANDOM % 4)); kill -USR1 "$CK_PID" 2>/dev/null || true
+    sleep 0.3   # libckpt's handler is installed once the program has started
+    for t in 1 2 3 4; do
+        sleep 0.$((3 + RANDOM % 5)); kill -USR1 "$CK_PID" 2>/dev/null || true
     done
     ck_wait_pid "$CK_PID" 60
     cat "$WORK/run.out"
