@@ -195,9 +195,10 @@ static int load_index(ckf_reader *r)
     return 0;
 }
 
-static int open_common(ckf_reader *r)
+/* Reads and checks the file header (shared by open and the recovery scan). */
+static int read_file_header(ckf_reader *r)
 {
-    uint8_t first[CKF_HEADER_SIZE];
+    uint8_t first[8];
     int rc;
 
     if (r->size < CKF_HEADER_SIZE) {
@@ -212,6 +213,14 @@ static int open_common(ckf_reader *r)
     if (XXH3_64bits(&r->hdr, CKF_HDR_SUMMED) != r->hdr.hdr_checksum)
         return -CKF_E_HDR_CHECKSUM;
     if (!ckf_i_block_size_ok(r->hdr.block_size)) return -CKF_E_BAD_LENGTH;
+    return 0;
+}
+
+static int open_common(ckf_reader *r)
+{
+    int rc;
+
+    if ((rc = read_file_header(r))) return rc;
     if (r->size < CKF_HEADER_SIZE + CKF_CHUNK_HDR_SIZE + CKF_FOOTER_SIZE)
         return -CKF_E_TRUNCATED;
     if ((rc = rd(r, r->size - CKF_FOOTER_SIZE, &r->foot, sizeof(r->foot)))) return rc;
@@ -666,18 +675,7 @@ static long scan(ckf_reader *r, ckf_scan_cb cb, void *arg, uint64_t *end)
     int rc;
 
     if (end) *end = 0;
-    if (r->size < CKF_HEADER_SIZE) {
-        size_t k = (size_t)r->size < 8 ? (size_t)r->size : 8;
-        uint8_t first[8];
-        if ((rc = rd(r, 0, first, k))) return rc;
-        return memcmp(first, CKF_MAGIC, k) ? -CKF_E_BAD_MAGIC : -CKF_E_TRUNCATED;
-    }
-    if ((rc = rd(r, 0, &r->hdr, sizeof(r->hdr)))) return rc;
-    if (memcmp(r->hdr.magic, CKF_MAGIC, 8)) return -CKF_E_BAD_MAGIC;
-    if (r->hdr.version_major != CKF_VERSION_MAJOR) return -CKF_E_VERSION;
-    if (XXH3_64bits(&r->hdr, CKF_HDR_SUMMED) != r->hdr.hdr_checksum)
-        return -CKF_E_HDR_CHECKSUM;
-    if (!ckf_i_block_size_ok(r->hdr.block_size)) return -CKF_E_BAD_LENGTH;
+    if ((rc = read_file_header(r))) return rc;
     if (end) *end = off;
     while (off <= r->size && r->size - off >= CKF_CHUNK_HDR_SIZE) {
         ckf_chunk_header h;
