@@ -35,7 +35,7 @@ run_once() {
     rm -rf "$W/ck" "$W/ready" "$W/out" "$W/err"
     local sl=0
     [ "$write" = sparse ] && sl=5
-    CKPT_CAPTURE=$cap CKPT_DIR=$W/ck CKPT_LOG=info LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl \
+    CKPT_CAPTURE=$cap CKPT_DIR=$W/ck CKPT_LOG=debug LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl BENCH_WARMUP=1 \
         "$B" run "$size" mixed "$th" "$steps" "$write" "$W/ready" > "$W/out" 2> "$W/err" &
     local pid=$!
     while [ ! -f "$W/ready" ]; do sleep 0.01; done
@@ -45,10 +45,16 @@ run_once() {
     fi
     wait $pid
     # the writer may still be finishing when a short run ends
-    for _ in $(seq 600); do grep -q 'total [0-9]* ms' "$W/err" 2>/dev/null || [ "$at" = 0 ] && break; sleep 0.05; done
+    for _ in $(seq 600); do
+        [ "$at" = 0 ] && break
+        [ "$(grep -c 'checkpoint 2 written: total [0-9]* ms\|checkpoint 2 failed' "$W/err" 2>/dev/null)" -ge 1 ] && break
+        sleep 0.05
+    done
     T_TOTAL=$(awk '/^total/ { print $2 }' "$W/out")
-    PAUSE=$(sed -n 's/.*program paused \([0-9]*\) us.*/\1/p' "$W/err" | head -1)
-    CKMS=$(sed -n 's/.*total \([0-9]*\) ms.*/\1/p' "$W/err" | head -1)
+    # checkpoint 1 is the warm-up (BENCH_WARMUP) taken before the measured steps
+    PAUSE=$(sed -n 's/.*checkpoint 2: program paused \([0-9]*\) us.*/\1/p' "$W/err" | head -1)
+    CKMS=$(sed -n 's/.*checkpoint 2 written: total \([0-9]*\) ms.*/\1/p' "$W/err" | head -1)
+    STG_MS=$(sed -n 's/.*staging ready in \([0-9]*\) ms.*/\1/p' "$W/err" | head -1)
     FILE=$(readlink -f "$W/ck/latest" 2>/dev/null)
 }
 
@@ -72,7 +78,7 @@ for size in $SIZES; do
             steps=$([ "$write" = all ] && echo $((40 + 10 * size / 1024)) || echo $((600 + 400 * size / 1024)))
             run_once "$size" "$write" "$th" "$steps" 0
             base=$T_TOTAL
-          for cap in fork copy; do
+          for cap in ${BENCH_CAPTURES:-fork wp copy}; do
             [ "$write" = sparse ] && [ "$cap" = copy ] && continue
             run_once "$size" "$write" "$th" "$steps" 150 "$cap"
             with=$T_TOTAL

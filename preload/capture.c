@@ -151,7 +151,7 @@ static uint32_t classify_fd(const char *path, mode_t mode)
 static int capture_one_fd(void *arg, int fd, int dfd)
 {
     int n = ck.nfds;
-    if (fd == dfd || n >= CK_MAX_FDS || (ck_stg.pmfd > 0 && fd == ck_stg.pmfd)) return 0;
+    if (fd == dfd || n >= CK_MAX_FDS || (ck_stg.pmfd > 0 && fd == ck_stg.pmfd) || (ck_stg.uffd > 0 && fd == ck_stg.uffd)) return 0;
     struct ck_fdrec *f = &fdtab[n];
     memset(f, 0, sizeof *f);
     f->rec.fd = fd;
@@ -429,14 +429,25 @@ static int merge_staged(void)
 
 static int submit_from(ckf_writer *w, uint64_t addr, size_t len, const void *src, int copy);
 static char *win;   /* one block window, in the arena */
-static void staged_win_reset(void) { win = NULL; }
+static int staged_ready;
+static void staged_win_reset(void) { win = NULL; staged_ready = 0; }
 
 /* Contents of a staged mapping: one job per block window, zeros between runs. */
 static int save_staged(ckf_writer *w, struct vma *m)
 {
     const struct ck_stg_vma *sv = &ck_stg.vmas[m->staged - 1];
-    const struct ck_run *runs = (const struct ck_run *)ck_stg.idx_base + sv->run0;
+    const struct ck_run *runs = ck_stg.runs + sv->run0;
     const uint64_t bs = CKF_DEFAULT_BLOCK;
+    if (!staged_ready) {
+        /* write-protect capture: the copier may still be filling the area */
+        int r = ck_staging_wait();
+        if (r < 0) {
+            ck_err("checkpoint %u lost: %s", ck.seq, r == -ESRCH ? "the program ended during the copy" :
+                   "the program unmapped or discarded memory before it was copied");
+            ck_sys1(SYS_exit_group, 2);
+        }
+        staged_ready = 1;
+    }
     if (!win && !(win = arena_alloc(NULL, bs))) return -ENOMEM;
     int k = 0;
     while (k < sv->nruns) {
@@ -1129,6 +1140,7 @@ void ck_writer_main(void)
     /* The program comes first: the writer (and its workers, which inherit
      * this) only takes CPU time the program leaves. */
     ck_sys3(SYS_setpriority, PRIO_PROCESS, 0, ck.cfg.nice);
+    if (ck_stg.uffd >= 0) ck_sys1(SYS_close, ck_stg.uffd);   /* the program's: never hold it open */
 
     /* The writer's globals live in libckpt's data, which is part of the image
      * it writes: start from a clean state, never from a previous writer's. */

@@ -111,9 +111,10 @@ static void read_config(void)
     c->nice = s ? atoi(s) : 10;
     s = getenv("CKPT_CAPTURE");
     c->capture = !s || !*s || !strcmp(s, "fork") ? CK_CAPTURE_FORK :
-                 !strcmp(s, "copy") ? CK_CAPTURE_COPY : !strcmp(s, "auto") ? CK_CAPTURE_AUTO : -1;
+                 !strcmp(s, "copy") ? CK_CAPTURE_COPY : !strcmp(s, "wp") ? CK_CAPTURE_WP :
+                 !strcmp(s, "auto") ? CK_CAPTURE_AUTO : -1;
     if (c->capture < 0) {
-        ck_err("CKPT_CAPTURE=%s: use fork, copy or auto; using fork", s);
+        ck_err("CKPT_CAPTURE=%s: use fork, copy, wp or auto; using fork", s);
         c->capture = CK_CAPTURE_FORK;
     }
     s = getenv("CKPT_STAGING_MAX_MB");
@@ -197,6 +198,7 @@ static void do_checkpoint(int reason)
     if (cuda && ckpt_cuda_after_checkpoint(why, sizeof why) < 0)
         ck_err("GPU state could not be resumed after checkpoint %d: %s", seq, why);
     if (pid < 0) {
+        ck_staging_finish();
         if (ck.wstack) ck_sys2(SYS_munmap, ck.wstack, ck.wstack_len);
         ck.wstack = 0;
         ck_err("checkpoint %d failed: cannot fork the writer: %s", seq, strerror((int)-pid));
@@ -204,6 +206,7 @@ static void do_checkpoint(int reason)
         ck.busy = 0;
         return;
     }
+    ck_staging_finish();
     int status = 0;
     long r;
     do r = ck_sys4(SYS_wait4, pid, &status, __WALL, 0); while (r == -EINTR);
@@ -351,8 +354,13 @@ void ck_init(void)
     ck.evfd = -1;
     ck.tid_offset = -1;
     ck_stg.pmfd = -1;
+    ck_stg.uffd = -1;
     ck_log_init();
     ck_hooks_init();
+    {
+        cpu_set_t cs;
+        ck.ncpu = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : 1;
+    }
     ck.pid = ck_getpid();
     ck.main_tid = ck.pid;
 

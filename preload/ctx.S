@@ -73,4 +73,15 @@ ck_clone_thread:
     ud2
 2:  ret
     .size ck_clone_thread, .-ck_clone_thread
+
+/* ck_sigreturn: the restorer of the signal handlers libckpt installs with raw
+ * rt_sigaction (x86-64 requires SA_RESTORER). */
+    .globl ck_sigreturn
+    .hidden ck_sigreturn
+    .type ck_sigreturn, @function
+ck_sigreturn:
+    movl $15, %eax
+    syscall
+    ud2
+    .size ck_sigreturn, .-ck_sigreturn
     .section .note.GNU-stack,"",@progbits

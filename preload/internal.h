@@ -25,7 +25,7 @@
 #define CK_MAX_THREADS 4096
 #define CK_MAX_FDS 1024
 #define CK_PATH_MAX 4096
-enum { CK_CAPTURE_AUTO = 0, CK_CAPTURE_FORK = 1, CK_CAPTURE_COPY = 2 };
+enum { CK_CAPTURE_AUTO = 0, CK_CAPTURE_FORK = 1, CK_CAPTURE_COPY = 2, CK_CAPTURE_WP = 3 };
 
 /* Per-thread record, filled by the thread itself in the park handler. */
 struct ck_slot {
@@ -92,6 +92,7 @@ struct ck_state {
     uint32_t seq;
     struct itimerval itimers[3];
     uint64_t pause_ns, t_stop_ns;
+    int ncpu;                  /* CPUs the program may run on (at start) */
     char exe[CK_PATH_MAX];     /* the program's executable (original, not ckpt-restore) */
     struct sigaction app_trigger; /* the program's view of the trigger signal */
     struct sigaction app_priv;    /* ... and of the private signal */

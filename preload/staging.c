@@ -26,6 +26,27 @@
  * mapping of at least 64 KiB except thread stacks; the default (fork) stages
  * nothing.  Which wins where is in BENCHMARKS.md: copy for programs that
  * rewrite most of their memory between checkpoints, fork otherwise.
+ *
+ * Write-protect capture (CKPT_CAPTURE=wp, and auto where userfaultfd allows
+ * it) keeps the pause of the fork and the low cost of copy capture: while
+ * parked, the mappings of at least 4 MiB are registered with a userfaultfd
+ * and write-protected (a page-table walk, cheaper than the fork's), their
+ * present pages are given staging offsets in chunks of at most 4 MiB that do
+ * not cross a 4 MiB boundary, and the world is released at once.  A copier
+ * task then fills the staging area: it copies a chunk as soon as the program
+ * faults on it (copy-before-write, one fault per chunk instead of one per
+ * page) and otherwise copies the remaining chunks from the highest address
+ * down, unprotecting each chunk once it is copied.  The writer waits for the
+ * copy to complete (a shared futex) before it reads the staging area.
+ *
+ * The copier is a clone sharing the address space but not the signal
+ * handlers: if the program unmaps memory that it is copying, its own SIGSEGV
+ * handler abandons the chunk instead of killing the program.  Memory that the
+ * program unmaps, remaps or discards (MADV_DONTNEED) before its chunk is
+ * copied is lost to this checkpoint: the copier sees the userfaultfd event,
+ * the checkpoint fails with a log line, and the previous one stays latest.
+ * It needs userfaultfd with kernel faults (root, CAP_SYS_PTRACE or
+ * vm.unprivileged_userfaultfd=1); otherwise auto falls back to fork.
  */
 #include "preload/internal.h"
 #include "preload/log.h"
@@ -33,6 +54,11 @@
 #include "format/ckf.h"
 
 #include <errno.h>
+#include <linux/userfaultfd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -150,6 +176,24 @@ static uint64_t min_size(void)
     return ck.cfg.capture == CK_CAPTURE_COPY ? 64 * 1024 : 4ull << 20;
 }
 
+#define WP_CHUNK (4ull << 20)
+
+/* A userfaultfd able to write-protect anonymous memory and to report unmaps,
+ * or < 0. */
+static int wp_open(void)
+{
+    int fd = (int)ck_sys1(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return fd;
+    struct uffdio_api api = { .api = UFFD_API,
+                              .features = UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMOVE |
+                                          UFFD_FEATURE_EVENT_REMAP };
+    if (ck_sys3(SYS_ioctl, fd, UFFDIO_API, &api) < 0 || !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+        ck_sys1(SYS_close, fd);
+        return -ENOTSUP;
+    }
+    return fd;
+}
+
 /* Grows (or creates) a shared mapping of at least want bytes, faulted in. */
 static int ensure_area(uint64_t *base, uint64_t *cap, uint64_t want)
 {
@@ -171,7 +215,22 @@ static int ensure_area(uint64_t *base, uint64_t *cap, uint64_t want)
 int ck_staging_prepare(void)
 {
     ck_stg.active = 0;
+    ck_stg.wp = 0;
     if (ck.cfg.capture == CK_CAPTURE_FORK) return 0;
+    if (ck.cfg.capture == CK_CAPTURE_WP || ck.cfg.capture == CK_CAPTURE_AUTO) {
+        if (ck_stg.wp_unusable) return 0;
+        int fd = wp_open();
+        if (fd < 0) {
+            ck_stg.wp_unusable = 1;
+            if (ck.cfg.capture == CK_CAPTURE_WP)
+                ck_warn("write-protect capture unavailable (userfaultfd: %s); using fork", strerror(-fd));
+            else
+                ck_debug("write-protect capture unavailable (userfaultfd: %s); using fork", strerror(-fd));
+            return 0;
+        }
+        ck_sys1(SYS_close, fd);
+        ck_stg.wp = 1;
+    }
     if (pagemap_fd < 0)
         pagemap_fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pagemap_fd < 0) return 0;
@@ -188,9 +247,10 @@ int ck_staging_prepare(void)
     }
     uint64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
     if (ensure_area(&ck_stg.base, &ck_stg.cap, want) < 0) { ck_staging_done(); return 0; }
-    uint64_t idx = (want / PAGE / 2 + 1024) * sizeof(struct ck_run) + CK_STG_MAX_VMAS * sizeof(struct ck_stg_vma);
+    uint64_t maxruns = want / PAGE / 2 + want / WP_CHUNK + 1024;
+    uint64_t idx = PAGE + maxruns * (sizeof(struct ck_run) + 1) + CK_STG_MAX_VMAS * sizeof(struct ck_stg_vma);
     if (ensure_area(&ck_stg.idx_base, &ck_stg.idx_cap, idx) < 0) { ck_staging_done(); return 0; }
-    ck_debug("copy capture: %lu MiB staging ready in %lu ms", (unsigned long)(ck_stg.cap >> 20),
+    ck_debug("%s capture: %lu MiB staging ready in %lu ms", ck_stg.wp ? "write-protect" : "copy", (unsigned long)(ck_stg.cap >> 20),
              (unsigned long)((ck_now_ns(CLOCK_MONOTONIC) - t0) / 1000000));
     ck_stg.active = 1;
     return 0;
@@ -198,11 +258,27 @@ int ck_staging_prepare(void)
 
 struct copy_state { uint64_t used; int nruns, maxruns; int full; };
 
-static int copy_region(void *arg, uint64_t a, uint64_t b, const char *path)
+static void add_vma(uint64_t a, uint64_t b, const char *path, int first, int nruns)
 {
-    struct copy_state *cs = arg;
-    if (ck_stg.nvmas >= CK_STG_MAX_VMAS || cs->full) return 0;
-    struct ck_run *runs = (struct ck_run *)ck_stg.idx_base;
+    struct ck_stg_vma *v = &ck_stg.vmas[ck_stg.nvmas++];
+    v->start = a;
+    v->end = b;
+    v->run0 = first;
+    v->nruns = nruns;
+    size_t pl = strlen(path);
+    if (pl >= sizeof v->name) pl = sizeof v->name - 1;
+    memcpy(v->name, path, pl);
+    v->name[pl] = 0;
+    ck_sys3(SYS_madvise, a, b - a, MADV_DONTFORK);
+}
+
+/* World stopped: the present pages of [a, b) become runs with staging
+ * offsets, split so that no run crosses a WP_CHUNK boundary (the unit of the
+ * parallel copy and of write-protect faults).  0, or < 0 (with the state
+ * undone) when they do not fit. */
+static int build_runs(struct copy_state *cs, uint64_t a, uint64_t b)
+{
+    struct ck_run *runs = ck_stg.runs;
     int first = cs->nruns;
     uint64_t used0 = cs->used;
     uint64_t pm[512];
@@ -213,33 +289,18 @@ static int copy_region(void *arg, uint64_t a, uint64_t b, const char *path)
         if (r < (long)(np * 8)) goto undo;
         for (size_t i = 0; i < np; i++) {
             if (!(pm[i] & (PM_PRESENT | PM_SWAP))) continue;
-            const char *src = (const char *)(x + i * PAGE);
-            if (ckf_is_zero(src, PAGE)) continue;
-            if (cs->used + PAGE > ck_stg.cap) goto undo;
             uint64_t addr = x + i * PAGE;
+            if (cs->used + PAGE > ck_stg.cap) goto undo;
             struct ck_run *last = cs->nruns > first ? &runs[cs->nruns - 1] : NULL;
-            if (last && last->addr + last->len == addr) {
+            if (last && last->addr + last->len == addr && addr % WP_CHUNK) {
                 last->len += PAGE;
             } else {
                 if (cs->nruns >= cs->maxruns) goto undo;
                 runs[cs->nruns++] = (struct ck_run){ addr, PAGE, cs->used };
             }
-            memcpy((char *)ck_stg.base + cs->used, src, PAGE);
             cs->used += PAGE;
         }
         x += np * PAGE;
-    }
-    {
-        struct ck_stg_vma *v = &ck_stg.vmas[ck_stg.nvmas++];
-        v->start = a;
-        v->end = b;
-        v->run0 = first;
-        v->nruns = cs->nruns - first;
-        size_t pl = strlen(path);
-        if (pl >= sizeof v->name) pl = sizeof v->name - 1;
-        memcpy(v->name, path, pl);
-        v->name[pl] = 0;
-        ck_sys3(SYS_madvise, a, b - a, MADV_DONTFORK);
     }
     return 0;
 undo:
@@ -247,7 +308,86 @@ undo:
     cs->nruns = first;
     cs->used = used0;
     cs->full = 1;
+    return -ENOSPC;
+}
+
+/* Write-protect capture, world stopped: runs for [a, b), then the mapping is
+ * registered and write-protected.  Nothing is copied yet. */
+static int wp_region(void *arg, uint64_t a, uint64_t b, const char *path)
+{
+    struct copy_state *cs = arg;
+    if (ck_stg.nvmas >= CK_STG_MAX_VMAS || cs->full) return 0;
+    int first = cs->nruns;
+    uint64_t used0 = cs->used;
+    if (build_runs(cs, a, b) < 0 || cs->nruns == first) return 0;
+    struct uffdio_register reg = { .range = { a, b - a }, .mode = UFFDIO_REGISTER_MODE_WP };
+    if (ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_REGISTER, &reg) < 0) {
+        /* (the program's own userfaultfd, an unsupported kind): copy-on-write */
+        cs->nruns = first;
+        cs->used = used0;
+        return 0;
+    }
+    struct uffdio_writeprotect wp = { .range = { a, b - a }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+    if (ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
+        struct uffdio_range ur = { a, b - a };
+        ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_UNREGISTER, &ur);
+        cs->nruns = first;
+        cs->used = used0;
+        return 0;
+    }
+    memset(ck_stg.rstate + first, 0, (size_t)(cs->nruns - first));
+    add_vma(a, b, path, first, cs->nruns - first);
     return 0;
+}
+
+/* Copy capture, world stopped: runs for [a, b); copied afterwards by
+ * copy_all(). */
+static int copy_region(void *arg, uint64_t a, uint64_t b, const char *path)
+{
+    struct copy_state *cs = arg;
+    if (ck_stg.nvmas >= CK_STG_MAX_VMAS || cs->full) return 0;
+    int first = cs->nruns;
+    if (build_runs(cs, a, b) < 0) return 0;
+    add_vma(a, b, path, first, cs->nruns - first);
+    return 0;
+}
+
+/* The parallel copy of copy capture: the manager and one helper take runs
+ * from a shared counter.  The world is stopped, so nothing is unmapped
+ * under them. */
+static volatile int copy_next;
+
+static int copy_worker(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        int i = __atomic_fetch_add(&copy_next, 1, __ATOMIC_RELAXED);
+        if (i >= ck_stg.nruns) return 0;
+        const struct ck_run *r = &ck_stg.runs[i];
+        memcpy((char *)ck_stg.base + r->off, (const void *)r->addr, r->len);
+    }
+}
+
+static void copy_all(void)
+{
+    copy_next = 0;
+    long pid = -1;
+    const uint64_t ss = 256 << 10;
+    if (ck.ncpu > 1 && ck_stg.used >= (64ull << 20)) {
+        long st = ck_sys6(SYS_mmap, 0, (long)ss, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (st >= 0 || st < -4095) {
+            ck_stg.cstack = (uint64_t)st;
+            pid = ck_clone_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM, (void *)(st + (long)ss),
+                                  copy_worker, NULL);
+        }
+    }
+    copy_worker(NULL);
+    if (pid > 0) {
+        long r;
+        do r = ck_sys4(SYS_wait4, pid, 0, __WALL, 0); while (r == -EINTR);
+    }
+    if (ck_stg.cstack) ck_sys2(SYS_munmap, ck_stg.cstack, ss);
+    ck_stg.cstack = 0;
 }
 
 void ck_staging_copy(void)
@@ -258,10 +398,34 @@ void ck_staging_copy(void)
     if (!ck_stg.active) return;
     struct copy_state cs = { 0, 0, 0, 0 };
     ck_stg.vmas = (struct ck_stg_vma *)(ck_stg.idx_base + ck_stg.idx_cap) - CK_STG_MAX_VMAS;
-    cs.maxruns = (int)((ck_stg.idx_cap - CK_STG_MAX_VMAS * sizeof(struct ck_stg_vma)) / sizeof(struct ck_run));
-    for_candidates(min_size(), copy_region, &cs);
-    ck_stg.nruns = cs.nruns;
-    ck_stg.used = cs.used;
+    ck_stg.hdr = (struct ck_stg_hdr *)ck_stg.idx_base;
+    memset(ck_stg.hdr, 0, sizeof *ck_stg.hdr);
+    ck_stg.runs = (struct ck_run *)(ck_stg.idx_base + PAGE);
+    uint64_t room = ck_stg.idx_cap - PAGE - CK_STG_MAX_VMAS * sizeof(struct ck_stg_vma);
+    cs.maxruns = (int)(room / (sizeof(struct ck_run) + 1));
+    ck_stg.rstate = (unsigned char *)(ck_stg.runs + cs.maxruns);
+    if (ck_stg.wp) {
+        ck_stg.uffd = wp_open();
+        if (ck_stg.uffd < 0) {
+            ck_stg.wp = 0;
+            ck_stg.uffd = -1;
+            return;
+        }
+        for_candidates(min_size(), wp_region, &cs);
+        if (!ck_stg.nvmas) {
+            ck_sys1(SYS_close, ck_stg.uffd);
+            ck_stg.uffd = -1;
+            ck_stg.wp = 0;
+        }
+        ck_stg.nruns = cs.nruns;
+        ck_stg.used = cs.used;
+    } else {
+        for_candidates(min_size(), copy_region, &cs);
+        ck_stg.nruns = cs.nruns;
+        ck_stg.used = cs.used;
+        copy_all();
+        ck_stg.hdr->state = 1;
+    }
 }
 
 void ck_staging_done(void)
@@ -270,16 +434,197 @@ void ck_staging_done(void)
     pagemap_fd = -1;
 }
 
+/* ---- the copier task (write-protect capture) ---------------------------------------- */
+
+/* Where the copier resumes when a chunk it reads was unmapped under it. */
+static void *copier_jb[5];
+
+static void copier_fault(int sig)
+{
+    (void)sig;
+    __builtin_longjmp(copier_jb, 1);
+}
+
+static void unprotect(uint64_t a, uint64_t len)
+{
+    struct uffdio_writeprotect wp = { .range = { a, len }, .mode = 0 };
+    ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+/* Copies run i to the staging area and unprotects it; 0, or -EFAULT when its
+ * memory was unmapped under the copier. */
+static int copy_run(int i)
+{
+    const struct ck_run *r = &ck_stg.runs[i];
+    if (ck_stg.rstate[i]) return 0;
+    ck_stg.rstate[i] = 1;
+    if (__builtin_setjmp(copier_jb)) return -EFAULT;
+    memcpy((char *)ck_stg.base + r->off, (const void *)r->addr, r->len);
+    unprotect(r->addr, r->len);
+    return 0;
+}
+
+/* The run holding addr, or -1 (runs are sorted by address). */
+static int find_run(uint64_t addr)
+{
+    int lo = 0, hi = ck_stg.nruns - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const struct ck_run *r = &ck_stg.runs[mid];
+        if (addr < r->addr) hi = mid - 1;
+        else if (addr >= r->addr + r->len) lo = mid + 1;
+        else return mid;
+    }
+    return -1;
+}
+
+/* Whether [a, b) overlaps a run not copied yet. */
+static int loses_uncopied(uint64_t a, uint64_t b)
+{
+    for (int i = 0; i < ck_stg.nruns; i++) {
+        const struct ck_run *r = &ck_stg.runs[i];
+        if (r->addr < b && r->addr + r->len > a && !ck_stg.rstate[i]) return 1;
+    }
+    return 0;
+}
+
+/* Handles what the userfaultfd reported; < 0 when the checkpoint is lost. */
+static int drain_events(void)
+{
+    struct uffd_msg m[16];
+    for (;;) {
+        long n = ck_sys3(SYS_read, ck_stg.uffd, m, sizeof m);
+        if (n <= 0) return 0;
+        for (long k = 0; k < n / (long)sizeof m[0]; k++) {
+            switch (m[k].event) {
+            case UFFD_EVENT_PAGEFAULT: {
+                uint64_t addr = m[k].arg.pagefault.address & ~(PAGE - 1);
+                int i = find_run(addr);
+                if (i >= 0 && !ck_stg.rstate[i]) {
+                    ck_stg.hdr->copied_by_fault++;
+                    if (copy_run(i) < 0) return -EFAULT;
+                } else {
+                    unprotect(addr, PAGE);   /* copied already (a late message), or not ours */
+                }
+                break;
+            }
+            case UFFD_EVENT_REMOVE:
+                if (loses_uncopied(m[k].arg.remove.start, m[k].arg.remove.end)) return -ENOMEM;
+                break;
+            case UFFD_EVENT_UNMAP:
+                if (loses_uncopied(m[k].arg.remove.start, m[k].arg.remove.end)) return -ENOMEM;
+                break;
+            case UFFD_EVENT_REMAP:
+                if (loses_uncopied(m[k].arg.remap.from, m[k].arg.remap.from + m[k].arg.remap.len))
+                    return -ENOMEM;
+                break;
+            }
+        }
+    }
+}
+
+static int copier_main(void *unused)
+{
+    (void)unused;
+    /* Its own signal table (no CLONE_SIGHAND): SIGSEGV/SIGBUS abandon a chunk;
+     * every other signal is blocked, and the program's handlers are untouched. */
+    uint64_t mask = ~((1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1)));
+    ck_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &mask, 0, 8);
+    struct { uint64_t handler, flags, restorer, mask; } act = {
+        (uint64_t)copier_fault, 0x04000000 /* SA_RESTORER */ | SA_NODEFER, (uint64_t)ck_sigreturn, 0 };
+    ck_sys4(SYS_rt_sigaction, SIGSEGV, &act, 0, 8);
+    ck_sys4(SYS_rt_sigaction, SIGBUS, &act, 0, 8);
+    int r = 0;
+    for (int next = ck_stg.nruns - 1; r == 0;) {
+        if ((r = drain_events()) < 0) break;
+        while (next >= 0 && ck_stg.rstate[next]) next--;
+        if (next < 0) break;
+        ck_stg.hdr->copied_behind++;
+        r = copy_run(next);
+    }
+    /* Whatever happened, the program must never wait on this userfaultfd again. */
+    for (int i = 0; i < ck_stg.nvmas; i++) {
+        uint64_t a = ck_stg.vmas[i].start, len = ck_stg.vmas[i].end - a;
+        if (r < 0) unprotect(a, len);
+        struct uffdio_range ur = { a, len };
+        ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_UNREGISTER, &ur);
+    }
+    if (drain_events() < 0 && r == 0) r = -ENOMEM;
+    ck_stg.hdr->state = r < 0 ? (r == -EFAULT ? 3 : 2) : 1;
+    ck_sys3(SYS_futex, &ck_stg.hdr->state, CK_FUTEX_WAKE, 0x7fffffff);
+    return 0;
+}
+
 void ck_staging_after_fork(void)
 {
     ck_staging_done();
     for (int i = 0; i < ck_stg.nvmas; i++)
         ck_sys3(SYS_madvise, ck_stg.vmas[i].start, ck_stg.vmas[i].end - ck_stg.vmas[i].start, MADV_DOFORK);
+    if (!ck_stg.wp) return;
+    const uint64_t ss = 256 << 10;
+    long st = ck_sys6(SYS_mmap, 0, (long)ss, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    long pid = st < 0 && st > -4096 ? st : -ENOMEM;
+    if (st >= 0 || st < -4095) {
+        ck_stg.cstack = (uint64_t)st;
+        pid = ck_clone_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM, (void *)(st + (long)ss),
+                              copier_main, NULL);
+    }
+    if (pid < 0) {
+        /* no copier: nothing will be copied; free the program and lose this checkpoint */
+        ck_err("write-protect capture: cannot start the copier: %s", strerror((int)-pid));
+        for (int i = 0; i < ck_stg.nvmas; i++) {
+            uint64_t a = ck_stg.vmas[i].start, len = ck_stg.vmas[i].end - a;
+            unprotect(a, len);
+            struct uffdio_range ur = { a, len };
+            ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_UNREGISTER, &ur);
+        }
+        ck_stg.hdr->state = 2;
+        ck_sys3(SYS_futex, &ck_stg.hdr->state, CK_FUTEX_WAKE, 0x7fffffff);
+        pid = 0;
+    }
+    ck_stg.copier = pid;
+}
+
+void ck_staging_finish(void)
+{
+    if (!ck_stg.wp) return;
+    if (ck_stg.copier > 0) {
+        int status = 0;
+        long r;
+        do r = ck_sys4(SYS_wait4, ck_stg.copier, &status, __WALL, 0); while (r == -EINTR);
+        if (ck_stg.hdr->state == 0) {
+            ck_stg.hdr->state = 2;   /* the copier died: what it left is not a snapshot */
+            ck_sys3(SYS_futex, &ck_stg.hdr->state, CK_FUTEX_WAKE, 0x7fffffff);
+        }
+    }
+    ck_stg.copier = 0;
+    if (ck_stg.cstack) ck_sys2(SYS_munmap, ck_stg.cstack, 256 << 10);
+    ck_stg.cstack = 0;
+    if (ck_stg.uffd >= 0) ck_sys1(SYS_close, ck_stg.uffd);   /* also frees any thread still waiting */
+    ck_stg.uffd = -1;
+    ck_debug("write-protect capture: %lu chunks copied at the program's first write, %lu behind it; %s",
+             (unsigned long)ck_stg.hdr->copied_by_fault, (unsigned long)ck_stg.hdr->copied_behind,
+             ck_stg.hdr->state == 1 ? "complete" : "lost");
+}
+
+int ck_staging_wait(void)
+{
+    if (!ck_stg.nvmas || !ck_stg.hdr) return 0;
+    int ppid = (int)ck_sys0(SYS_getppid);
+    struct timespec slice = { 0, 100000000 };
+    while (ck_stg.hdr->state == 0) {
+        ck_sys4(SYS_futex, &ck_stg.hdr->state, CK_FUTEX_WAIT, 0, &slice);
+        if ((int)ck_sys0(SYS_getppid) != ppid) return -ESRCH;   /* the program is gone */
+    }
+    return ck_stg.hdr->state == 1 ? 0 : ck_stg.hdr->state == 3 ? -EFAULT : -ENOMEM;
 }
 
 void ck_staging_forget(void)
 {
     /* after a restore: the staging areas were not part of the image */
+    int unusable = ck_stg.wp_unusable;
     memset(&ck_stg, 0, sizeof ck_stg);
+    ck_stg.wp_unusable = unusable;
     pagemap_fd = -1;   /* that descriptor was not part of the image */
+    ck_stg.uffd = -1;
 }

@@ -10,8 +10,23 @@ struct ck_run { uint64_t addr, len, off; };
 /* a mapping whose contents are in the staging area (absent in the writer) */
 struct ck_stg_vma { uint64_t start, end; int run0, nruns; char name[48]; };
 
+/* shared with the writer (start of the index area) */
+struct ck_stg_hdr {
+    volatile int state;          /* write-protect capture: 0 copying, 1 complete, 2 lost */
+    int pad;
+    uint64_t copied_by_fault, copied_behind;   /* chunks, for the log */
+};
+
 struct ck_staging {
     int active, warned;
+    int wp;                      /* this checkpoint: write-protect capture (see staging.c) */
+    int uffd;                    /* its userfaultfd, or -1 */
+    int wp_unusable;             /* userfaultfd write-protect refused once: not tried again */
+    long copier;                 /* pid of the copier task, 0 when none */
+    uint64_t cstack;             /* its stack */
+    struct ck_stg_hdr *hdr;
+    struct ck_run *runs;
+    unsigned char *rstate;       /* per run: 0 protected, 1 copied */
     int pmfd;                    /* /proc/self/pagemap while staging, else -1 */
     uint64_t base, cap;          /* staging area (MAP_SHARED) */
     uint64_t idx_base, idx_cap;  /* runs, then the vma table at its end */
@@ -27,6 +42,11 @@ int  ck_staging_prepare(void) __attribute__((visibility("hidden")));
 void ck_staging_copy(void) __attribute__((visibility("hidden")));
 /* Manager, after the fork: DOFORK again. */
 void ck_staging_after_fork(void) __attribute__((visibility("hidden")));
+/* Manager, program running again: wait for the write-protect copier (if any)
+ * and release its userfaultfd. */
+void ck_staging_finish(void) __attribute__((visibility("hidden")));
+/* Writer: wait until the staged contents are complete; < 0 if they are lost. */
+int  ck_staging_wait(void) __attribute__((visibility("hidden")));
 /* Restored process: the staging areas are gone. */
 void ck_staging_forget(void) __attribute__((visibility("hidden")));
 void ck_staging_done(void) __attribute__((visibility("hidden")));

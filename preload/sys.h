@@ -62,5 +62,6 @@ struct ck_ctx {
 int ck_ctx_save(struct ck_ctx *c) __attribute__((returns_twice));
 long ck_clone_writer(void *stack_top, void (*fn)(void));
 long ck_clone_thread(unsigned long flags, void *stack_top, int (*fn)(void *), void *arg);
+void ck_sigreturn(void);
 
 #endif
