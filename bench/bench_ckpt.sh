@@ -10,6 +10,12 @@
 #   fork      first fork() of the same process shape after it wrote its memory
 #   pause     how long libckpt stopped the program (its own log line)
 #   extra     added runtime of the whole run with one checkpoint vs without
+#             (the capture and the writer's compression competing for the machine)
+#   (every run, with or without the measured checkpoint, first takes one warm-up
+#   checkpoint, BENCH_WARMUP=1, before its measured steps: the staging area of
+#   copy and wp capture is then in place, as in a periodically checkpointed run)
+#   capture   the part of it in the steps the capture slowed (pause, faults,
+#             copy): the three slowest steps beyond the median step
 #   memcpy    one memcpy of the resident memory
 #   ckpt      trigger -> durable file (libckpt's log line)
 #   zstd -T2  `zstd -1 -T2` of the non-zero pages of the same memory
@@ -51,6 +57,7 @@ run_once() {
         sleep 0.05
     done
     T_TOTAL=$(awk '/^total/ { print $2 }' "$W/out")
+    awk '$1 == "step" { print $3 }' "$W/out" > "$W/steps"
     # checkpoint 1 is the warm-up (BENCH_WARMUP) taken before the measured steps
     PAUSE=$(sed -n 's/.*checkpoint 2: program paused \([0-9]*\) us.*/\1/p' "$W/err" | head -1)
     CKMS=$(sed -n 's/.*checkpoint 2 written: total \([0-9]*\) ms.*/\1/p' "$W/err" | head -1)
@@ -64,8 +71,8 @@ echo "Machine: ${BENCH_MACHINE:-$(nproc) cores}. Memory shape: mixed (75 % zero 
 echo "25 % simulation-like doubles, all resident). zstd level 1, writer on 2 cores."
 echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "| size | write | threads | capture | fork ms | pause ms | pause/fork | extra ms | memcpy ms | extra/memcpy | ckpt ms | zstd -T2 ms | ckpt/zstd | size % | restore ms | read ms | restore/read |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| size | write | threads | capture | fork ms | pause ms | pause/fork | extra ms | capture ms | memcpy ms | extra/memcpy | capture/memcpy | ckpt ms | zstd -T2 ms | ckpt/zstd | size % | restore ms | read ms | restore/read |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
     "$B" dump "$size" mixed 1 "$W/nonzero" >/dev/null
     t0=$(now_ms); zstd -q -1 -T2 -c "$W/nonzero" > /dev/null; t1=$(now_ms)
@@ -78,11 +85,17 @@ for size in $SIZES; do
             steps=$([ "$write" = all ] && echo $((40 + 10 * size / 1024)) || echo $((600 + 400 * size / 1024)))
             run_once "$size" "$write" "$th" "$steps" 0
             base=$T_TOTAL
+            med=$(sort -n "$W/steps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
           for cap in ${BENCH_CAPTURES:-fork wp copy}; do
             [ "$write" = sparse ] && [ "$cap" = copy ] && continue
             run_once "$size" "$write" "$th" "$steps" 150 "$cap"
             with=$T_TOTAL
             extra=$(awk -v a="$with" -v b="$base" 'BEGIN { printf "%.0f", a - b }')
+            # capture: the three slowest steps beyond the median step of the run
+            # without checkpoint (the pause, the copy-on-write or write-protect
+            # faults, the copy) - without the writer's background work
+            cap_ms=$(awk -v m="$med" '{ print $1 - m }' "$W/steps" | sort -rn | head -3 |
+                     awk '{ if ($1 > 0) s += $1 } END { printf "%.0f", s }')
             pause=$(awk -v p="${PAUSE:-0}" 'BEGIN { printf "%.1f", p / 1000 }')
             fsize=$(stat -c %s "$FILE" 2>/dev/null || echo 0)
             pct=$(awk -v f="$fsize" -v s="$size" 'BEGIN { printf "%.1f", 100 * f / (s * 1048576) }')
@@ -91,7 +104,7 @@ for size in $SIZES; do
             t0=$(now_ms); "$REST" "$FILE" > "$W/rout" 2>/dev/null; t1=$(now_ms)
             rest_ms=$((t1 - t0))
             grep -q restored "$W/rout" || rest_ms="fail"
-            echo "| $((size / 1024)) GiB | $write | $th | $cap | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $mc | $(ratio "$extra" "$mc") | ${CKMS:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
+            echo "| $((size / 1024)) GiB | $write | $th | $cap | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $cap_ms | $mc | $(ratio "$extra" "$mc") | $(ratio "$cap_ms" "$mc") | ${CKMS:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
           done
         done
     done
