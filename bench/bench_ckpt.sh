@@ -15,7 +15,8 @@
 #   checkpoint, BENCH_WARMUP=1, before its measured steps: the staging area of
 #   copy and wp capture is then in place, as in a periodically checkpointed run)
 #   capture   the part of it in the steps the capture slowed (pause, faults,
-#             copy): the three slowest steps beyond the median step
+#             copy): the three slowest steps beyond the median step, less the
+#             same for the run without the measured checkpoint
 #   memcpy    one memcpy of the resident memory
 #   ckpt      trigger -> durable file (libckpt's log line)
 #   zstd -T2  `zstd -1 -T2` of the non-zero pages of the same memory
@@ -33,6 +34,11 @@ W=$(mktemp -d /tmp/ckpt-bench.XXXXXX)
 trap 'pkill -9 -f "$W" 2>/dev/null; rm -rf "$W"' EXIT
 
 now_ms() { date +%s%3N; }
+# top3 MEDIAN - the three slowest steps of the last run, beyond MEDIAN, summed (ms)
+top3() {
+    awk -v m="$1" '{ print $1 - m }' "$W/steps" | sort -rn | head -3 |
+        awk '{ if ($1 > 0) s += $1 } END { printf "%.0f", s }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 # run_once SIZE WRITE THREADS STEPS CKPT_AT_MS [CAPTURE] -> sets T_TOTAL PAUSE CKMS FILE
@@ -78,24 +84,25 @@ for size in $SIZES; do
     t0=$(now_ms); zstd -q -1 -T2 -c "$W/nonzero" > /dev/null; t1=$(now_ms)
     zstd_ms=$((t1 - t0))
     rm -f "$W/nonzero"
-    for write in sparse all; do
+    for write in ${BENCH_CKPT_WRITES:-sparse all}; do
         for th in 1 2; do
             fork=$("$B" fork "$size" mixed "$th")
             mc=$("$B" memcpy "$size" mixed "$th")
-            steps=$([ "$write" = all ] && echo $((40 + 10 * size / 1024)) || echo $((600 + 400 * size / 1024)))
-            run_once "$size" "$write" "$th" "$steps" 0
-            base=$T_TOTAL
-            med=$(sort -n "$W/steps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+            steps=$([ "$write" = all ] && echo $((100 + 20 * size / 1024)) || echo $((600 + 400 * size / 1024)))
           for cap in ${BENCH_CAPTURES:-fork wp copy}; do
             [ "$write" = sparse ] && [ "$cap" = copy ] && continue
+            # the same run without the measured checkpoint (same warm-up)
+            run_once "$size" "$write" "$th" "$steps" 0 "$cap"
+            base=$T_TOTAL
+            med=$(sort -n "$W/steps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+            top0=$(top3 "$med")
             run_once "$size" "$write" "$th" "$steps" 150 "$cap"
             with=$T_TOTAL
             extra=$(awk -v a="$with" -v b="$base" 'BEGIN { printf "%.0f", a - b }')
             # capture: the three slowest steps beyond the median step of the run
             # without checkpoint (the pause, the copy-on-write or write-protect
             # faults, the copy) - without the writer's background work
-            cap_ms=$(awk -v m="$med" '{ print $1 - m }' "$W/steps" | sort -rn | head -3 |
-                     awk '{ if ($1 > 0) s += $1 } END { printf "%.0f", s }')
+            cap_ms=$(awk -v a="$(top3 "$med")" -v b="$top0" 'BEGIN { printf "%.0f", a - b }')
             pause=$(awk -v p="${PAUSE:-0}" 'BEGIN { printf "%.1f", p / 1000 }')
             fsize=$(stat -c %s "$FILE" 2>/dev/null || echo 0)
             pct=$(awk -v f="$fsize" -v s="$size" 'BEGIN { printf "%.1f", 100 * f / (s * 1048576) }')
