@@ -368,26 +368,37 @@ static int copy_worker(void *unused)
     }
 }
 
-static void copy_all(void)
+/* A helper task of the copies (the parallel copy, the write-protect copier):
+ * it shares the address space and descriptors but has its own signal table
+ * and no exit signal, so the program never sees it.  Its pid, or -errno. */
+#define TASK_STACK (256ull << 10)
+
+static long spawn_task(int (*fn)(void *))
 {
-    copy_next = 0;
-    long pid = -1;
-    const uint64_t ss = 256 << 10;
-    if (ck.ncpu > 1 && ck_stg.used >= (64ull << 20)) {
-        long st = ck_sys6(SYS_mmap, 0, (long)ss, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (st >= 0 || st < -4095) {
-            ck_stg.cstack = (uint64_t)st;
-            pid = ck_clone_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM, (void *)(st + (long)ss),
-                                  copy_worker, NULL);
-        }
-    }
-    copy_worker(NULL);
+    long st = ck_sys6(SYS_mmap, 0, (long)TASK_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (st < 0 && st > -4096) return st;
+    ck_stg.cstack = (uint64_t)st;
+    return ck_clone_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM, (void *)(st + (long)TASK_STACK),
+                           fn, NULL);
+}
+
+/* Waits for the task (if pid > 0) and frees its stack. */
+static void reap_task(long pid)
+{
     if (pid > 0) {
         long r;
         do r = ck_sys4(SYS_wait4, pid, 0, __WALL, 0); while (r == -EINTR);
     }
-    if (ck_stg.cstack) ck_sys2(SYS_munmap, ck_stg.cstack, ss);
+    if (ck_stg.cstack) ck_sys2(SYS_munmap, ck_stg.cstack, TASK_STACK);
     ck_stg.cstack = 0;
+}
+
+static void copy_all(void)
+{
+    copy_next = 0;
+    long pid = ck.ncpu > 1 && ck_stg.used >= (64ull << 20) ? spawn_task(copy_worker) : -1;
+    copy_worker(NULL);
+    reap_task(pid);
 }
 
 void ck_staging_copy(void)
@@ -488,6 +499,25 @@ static int loses_uncopied(uint64_t a, uint64_t b)
     return 0;
 }
 
+/* Publishes the copy's outcome (1 complete, 2 lost, 3 lost under the copier) to the writer. */
+static void set_state(int state)
+{
+    ck_stg.hdr->state = state;
+    ck_sys3(SYS_futex, &ck_stg.hdr->state, CK_FUTEX_WAKE, 0x7fffffff);
+}
+
+/* The program must never wait on this userfaultfd again: unregisters every
+ * staged mapping, un-protecting it first when the copy was abandoned. */
+static void wp_release(int abandoned)
+{
+    for (int i = 0; i < ck_stg.nvmas; i++) {
+        uint64_t a = ck_stg.vmas[i].start, len = ck_stg.vmas[i].end - a;
+        if (abandoned) unprotect(a, len);
+        struct uffdio_range ur = { a, len };
+        ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_UNREGISTER, &ur);
+    }
+}
+
 /* Handles what the userfaultfd reported; < 0 when the checkpoint is lost. */
 static int drain_events(void)
 {
@@ -542,16 +572,9 @@ static int copier_main(void *unused)
         ck_stg.hdr->copied_behind++;
         r = copy_run(next);
     }
-    /* Whatever happened, the program must never wait on this userfaultfd again. */
-    for (int i = 0; i < ck_stg.nvmas; i++) {
-        uint64_t a = ck_stg.vmas[i].start, len = ck_stg.vmas[i].end - a;
-        if (r < 0) unprotect(a, len);
-        struct uffdio_range ur = { a, len };
-        ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_UNREGISTER, &ur);
-    }
+    wp_release(r < 0);
     if (drain_events() < 0 && r == 0) r = -ENOMEM;
-    ck_stg.hdr->state = r < 0 ? (r == -EFAULT ? 3 : 2) : 1;
-    ck_sys3(SYS_futex, &ck_stg.hdr->state, CK_FUTEX_WAKE, 0x7fffffff);
+    set_state(r < 0 ? (r == -EFAULT ? 3 : 2) : 1);
     return 0;
 }
 
@@ -561,25 +584,12 @@ void ck_staging_after_fork(void)
     for (int i = 0; i < ck_stg.nvmas; i++)
         ck_sys3(SYS_madvise, ck_stg.vmas[i].start, ck_stg.vmas[i].end - ck_stg.vmas[i].start, MADV_DOFORK);
     if (!ck_stg.wp) return;
-    const uint64_t ss = 256 << 10;
-    long st = ck_sys6(SYS_mmap, 0, (long)ss, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    long pid = st < 0 && st > -4096 ? st : -ENOMEM;
-    if (st >= 0 || st < -4095) {
-        ck_stg.cstack = (uint64_t)st;
-        pid = ck_clone_thread(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM, (void *)(st + (long)ss),
-                              copier_main, NULL);
-    }
+    long pid = spawn_task(copier_main);
     if (pid < 0) {
         /* no copier: nothing will be copied; free the program and lose this checkpoint */
         ck_err("write-protect capture: cannot start the copier: %s", strerror((int)-pid));
-        for (int i = 0; i < ck_stg.nvmas; i++) {
-            uint64_t a = ck_stg.vmas[i].start, len = ck_stg.vmas[i].end - a;
-            unprotect(a, len);
-            struct uffdio_range ur = { a, len };
-            ck_sys3(SYS_ioctl, ck_stg.uffd, UFFDIO_UNREGISTER, &ur);
-        }
-        ck_stg.hdr->state = 2;
-        ck_sys3(SYS_futex, &ck_stg.hdr->state, CK_FUTEX_WAKE, 0x7fffffff);
+        wp_release(1);
+        set_state(2);
         pid = 0;
     }
     ck_stg.copier = pid;
@@ -588,18 +598,10 @@ void ck_staging_after_fork(void)
 void ck_staging_finish(void)
 {
     if (!ck_stg.wp) return;
-    if (ck_stg.copier > 0) {
-        int status = 0;
-        long r;
-        do r = ck_sys4(SYS_wait4, ck_stg.copier, &status, __WALL, 0); while (r == -EINTR);
-        if (ck_stg.hdr->state == 0) {
-            ck_stg.hdr->state = 2;   /* the copier died: what it left is not a snapshot */
-            ck_sys3(SYS_futex, &ck_stg.hdr->state, CK_FUTEX_WAKE, 0x7fffffff);
-        }
-    }
+    reap_task(ck_stg.copier);
+    if (ck_stg.copier > 0 && ck_stg.hdr->state == 0)
+        set_state(2);   /* the copier died: what it left is not a snapshot */
     ck_stg.copier = 0;
-    if (ck_stg.cstack) ck_sys2(SYS_munmap, ck_stg.cstack, 256 << 10);
-    ck_stg.cstack = 0;
     if (ck_stg.uffd >= 0) ck_sys1(SYS_close, ck_stg.uffd);   /* also frees any thread still waiting */
     ck_stg.uffd = -1;
     ck_debug("write-protect capture: %lu chunks copied at the program's first write, %lu behind it; %s",
