@@ -56,6 +56,9 @@ int  ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, si
 /* XXH3 built for AVX2 (ckf_hash_avx2.c); call only when ckf_i_avx2() says so */
 uint64_t ckf_i_xxh64_avx2(const void *p, size_t n);
 void ckf_i_xxh128_avx2(const void *p, size_t n, uint8_t out[16]);
+/* Tests: use the library's XXH3 (0) or the AVX2 build (2) where available;
+ * returns the build now in use */
+int ckf_i_hash_use(int vec);
 
 /* The header of a chunk whose content is known to be all zero. */
 void ckf_i_encode_zero(uint16_t type, uint64_t key, const void *data, size_t len,

@@ -359,6 +359,20 @@ int ckf_reader_require_known(const ckf_reader *r, size_t *bad_index)
     return 0;
 }
 
+/* A chunk header read from the file against its index entry. */
+static int check_entry_header(const ckf_reader *r, const ckf_index_entry *e,
+                              const ckf_chunk_header *h)
+{
+    int rc;
+
+    if ((rc = ckf_i_check_chunk(h, r->hdr.block_size))) return rc;
+    if (h->type != e->type || h->codec != e->codec || h->stored_len != e->stored_len ||
+        h->raw_len != e->raw_len || h->key != e->key ||
+        ckf_i_hash_lo(h->content_hash) != e->content_hash_lo)
+        return -CKF_E_BAD_INDEX;
+    return 0;
+}
+
 int ckf_reader_chunk_header(ckf_reader *r, size_t i, ckf_chunk_header *h)
 {
     const ckf_index_entry *e;
@@ -368,12 +382,7 @@ int ckf_reader_chunk_header(ckf_reader *r, size_t i, ckf_chunk_header *h)
     if (i >= r->n) return -CKF_E_NOT_FOUND;
     e = &r->ents[i];
     if ((rc = rd(r, e->offset, h, sizeof(*h)))) return rc;
-    if ((rc = ckf_i_check_chunk(h, r->hdr.block_size))) return rc;
-    if (h->type != e->type || h->codec != e->codec || h->stored_len != e->stored_len ||
-        h->raw_len != e->raw_len || h->key != e->key ||
-        ckf_i_hash_lo(h->content_hash) != e->content_hash_lo)
-        return -CKF_E_BAD_INDEX;
-    return 0;
+    return check_entry_header(r, e, h);
 }
 
 /* ---- decoding ---------------------------------------------------------------------- */
@@ -479,9 +488,39 @@ static void zero_hash(ckf_reader *r, uint64_t len, uint8_t out[16])
     if (full) { memcpy(r->zero_hash, out, 16); r->zero_hash_ok = 1; }
 }
 
-/* out == NULL: verify only (a ZERO chunk then needs no buffer at all). */
-static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, void *out,
-                   int depth)
+/* Where a payload is read to: a buffer in which it lands at the same offset
+ * within a page as in the file.  The kernel's copy out of the page cache then
+ * runs source and destination in step (about 10 % faster here than into a
+ * buffer that is merely 16-byte aligned). */
+static int read_chunk(ckf_reader *r, const ckf_index_entry *e, ckf_chunk_header *h,
+                      const uint8_t **pl)
+{
+    size_t len = CKF_CHUNK_HDR_SIZE + (size_t)e->stored_len;
+    uint8_t *p;
+    int rc;
+
+    if (r->mem) {                          /* the image is in memory: nothing to copy */
+        if ((rc = rd(r, e->offset, h, sizeof(*h)))) return rc;
+        if ((rc = check_entry_header(r, e, h))) return rc;
+        *pl = r->mem + e->offset + CKF_CHUNK_HDR_SIZE;
+        return 0;
+    }
+    if ((rc = grow(r, &r->scratch, &r->scap, len + 8192))) return rc;
+    p = (uint8_t *)(((uintptr_t)r->scratch + 4095) & ~(uintptr_t)4095);
+    p += e->offset & 4095;
+    if ((rc = rd(r, e->offset, p, len))) return rc;   /* header and payload at once */
+    memcpy(h, p, sizeof(*h));
+    if ((rc = check_entry_header(r, e, h))) return rc;
+    *pl = p + CKF_CHUNK_HDR_SIZE;
+    return 0;
+}
+
+/* Decodes the chunk whose header is h and payload starts at file offset off.
+ * pl: the payload already in memory, or NULL to read it from off.
+ * out == NULL: verify only; a ZERO chunk then needs no buffer at all and a
+ * payload in memory is checked where it lies. */
+static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const uint8_t *pl,
+                   void *out, int depth)
 {
     size_t raw = (size_t)h->raw_len, st = (size_t)h->stored_len;
     int rc;
@@ -489,16 +528,32 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, void 
     switch (h->codec) {
     case CKF_C_STORED:
         /* the payload is the content; payload_checksum is not used (FORMAT.md §9.1) */
-        if ((rc = rd(r, off, out, st))) return rc;
+        if (!out && pl) {
+            if ((rc = check_hash(pl, raw, h->content_hash))) return rc;
+            return (long)raw;
+        }
+        if (!out) {
+            if ((rc = grow(r, &r->blk, &r->bcap, raw))) return rc;
+            out = r->blk;
+        }
+        if (pl) memcpy(out, pl, st);
+        else if ((rc = rd(r, off, out, st))) return rc;
         break;
     case CKF_C_ZSTD: {
         size_t n;
-        if ((rc = grow(r, &r->scratch, &r->scap, st))) return rc;
-        if ((rc = rd(r, off, r->scratch, st))) return rc;
-        if (ckf_hash64(r->scratch, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
+        if (!pl) {
+            if ((rc = grow(r, &r->scratch, &r->scap, st))) return rc;
+            if ((rc = rd(r, off, r->scratch, st))) return rc;
+            pl = r->scratch;
+        }
+        if (ckf_hash64(pl, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
         if (!r->dctx && !(r->dctx = ZSTD_createDCtx_advanced(ckf_i_zmem(&r->a))))
             return -CKF_E_NOMEM;
-        n = ZSTD_decompressDCtx(r->dctx, out, raw, r->scratch, st);
+        if (!out) {
+            if ((rc = grow(r, &r->blk, &r->bcap, raw))) return rc;
+            out = r->blk;
+        }
+        n = ZSTD_decompressDCtx(r->dctx, out, raw, pl, st);
         if (ZSTD_isError(n) || n != raw) return -CKF_E_DECOMPRESS;
         break;
     }
@@ -519,15 +574,25 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, void 
     return (long)raw;
 }
 
+/* out == NULL: verify only.  A STORED chunk read into the caller's buffer is
+ * read straight into it; one to verify, and every ZSTD chunk, is read with its
+ * header in a single call. */
 static long read_at(ckf_reader *r, size_t i, void *out, size_t outcap, int depth)
 {
+    const ckf_index_entry *e;
     ckf_chunk_header h;
+    const uint8_t *pl = NULL;
     int rc;
 
     if (i >= r->n) return -CKF_E_NOT_FOUND;
-    if (outcap < r->ents[i].raw_len) return -CKF_E_INVAL;
-    if ((rc = ckf_reader_chunk_header(r, i, &h))) return rc;
-    return decode(r, &h, r->ents[i].offset + CKF_CHUNK_HDR_SIZE, out, depth);
+    e = &r->ents[i];
+    if (outcap < e->raw_len) return -CKF_E_INVAL;
+    if (e->codec == CKF_C_ZSTD || (e->codec == CKF_C_STORED && (!out || r->mem)))
+        rc = read_chunk(r, e, &h, &pl);
+    else
+        rc = ckf_reader_chunk_header(r, i, &h);
+    if (rc) return rc;
+    return decode(r, &h, e->offset + CKF_CHUNK_HDR_SIZE, pl, out, depth);
 }
 
 long ckf_reader_read(ckf_reader *r, size_t i, void *out, size_t outcap)
@@ -639,7 +704,6 @@ int ckf_reader_read_range(ckf_reader *r, uint64_t addr, uint64_t len, void *out)
 int ckf_reader_verify(ckf_reader *r, size_t *bad_index, ckf_progress_cb progress, void *arg)
 {
     size_t i;
-    int rc;
 
     if (!r) return -CKF_E_INVAL;
     for (i = 0; i < r->n; i++) {
@@ -649,11 +713,8 @@ int ckf_reader_verify(ckf_reader *r, size_t *bad_index, ckf_progress_cb progress
             /* nothing stored here; the header alone can be checked */
             ckf_chunk_header h;
             n = ckf_reader_chunk_header(r, i, &h);
-        } else if (e->codec == CKF_C_ZERO) {
-            n = read_at(r, i, NULL, (size_t)e->raw_len, 0);
         } else {
-            if ((rc = grow(r, &r->blk, &r->bcap, (size_t)e->raw_len))) n = rc;
-            else n = read_at(r, i, r->blk, r->bcap, 0);
+            n = read_at(r, i, NULL, (size_t)e->raw_len, 0);
         }
         if (n < 0) {
             if (bad_index) *bad_index = i;
@@ -686,11 +747,11 @@ static long scan(ckf_reader *r, ckf_scan_cb cb, void *arg, uint64_t *end)
         if (h.codec == CKF_C_PARENT) {
             got = 0;                       /* nothing stored: the header is all there is */
         } else if (h.codec == CKF_C_ZERO) {
-            got = decode(r, &h, off + CKF_CHUNK_HDR_SIZE, NULL, 0);
+            got = decode(r, &h, off + CKF_CHUNK_HDR_SIZE, NULL, NULL, 0);
         } else if ((rc = grow(r, &r->blk, &r->bcap, (size_t)h.raw_len))) {
             return rc;
         } else {
-            got = decode(r, &h, off + CKF_CHUNK_HDR_SIZE, r->blk, 0);
+            got = decode(r, &h, off + CKF_CHUNK_HDR_SIZE, NULL, r->blk, 0);
         }
         if (got < 0) break;
         if (cb && (rc = cb(arg, off, &h))) return rc;

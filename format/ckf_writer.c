@@ -165,37 +165,57 @@ struct slot {
 
 struct worker { struct pool *p; ckf_cctx *cctx; pthread_t th; int started; };
 
+/* nthreads encode in parallel: nthreads - 1 workers and the caller, which
+ * encodes blocks itself whenever the oldest one is not ready to be written.
+ * On a machine with as many cores as threads nobody then sleeps and wakes for
+ * each block, and no thread preempts an encoder only to hand a block on. */
+
 struct pool {
     ckf_writer *w;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
     uint64_t submitted, taken, written;
     int stop;
+    int idle;                      /* workers sleeping on `work` */
+    int waiting;                   /* the caller sleeps on `done` */
     int nthreads, nslots;
     struct slot *slots;
     struct worker *workers;
 };
 
-static void *worker_main(void *arg)
+/* Encodes the next submitted block that nobody has taken yet; called with the
+ * mutex held, returns with it held.  0 when there was none. */
+static int take_one(struct pool *p, ckf_cctx *cctx)
 {
-    struct worker *wk = arg;
-    struct pool *p = wk->p;
     ckf_writer *w = p->w;
+    struct slot *s;
 
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        struct slot *s;
-        while (!p->stop && p->taken == p->submitted) pthread_cond_wait(&p->work, &p->mu);
-        if (p->stop) break;
+    while (p->taken != p->submitted) {
         s = &p->slots[p->taken++ % (uint64_t)p->nslots];
         if (s->done) continue;             /* a zero block, encoded by the submitter */
         pthread_mutex_unlock(&p->mu);
-        s->rc = ckf_i_encode(wk->cctx, CKF_T_MEMBLK, s->key, s->src, s->len, &s->hdr,
+        s->rc = ckf_i_encode(cctx, CKF_T_MEMBLK, s->key, s->src, s->len, &s->hdr,
                              s->obuf + CKF_CHUNK_HDR_SIZE, w->obuf_cap, 0, &s->payload,
                              w->zero_hash, w->bs);
         pthread_mutex_lock(&p->mu);
         s->done = 1;
-        pthread_cond_broadcast(&p->done);
+        if (p->waiting) pthread_cond_signal(&p->done);
+        return 1;
+    }
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    struct pool *p = wk->p;
+
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        if (take_one(p, wk->cctx)) continue;
+        p->idle++;
+        pthread_cond_wait(&p->work, &p->mu);
+        p->idle--;
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -238,11 +258,11 @@ static int pool_new(ckf_writer *w, int nthreads)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
-    p->nthreads = nthreads;
+    p->nthreads = nthreads - 1;        /* the caller is the last encoder */
     p->nslots = 2 * nthreads;
     w->pool = p;
     p->slots = ckf_i_alloc(&w->a, (size_t)p->nslots * sizeof(*p->slots));
-    p->workers = ckf_i_alloc(&w->a, (size_t)nthreads * sizeof(*p->workers));
+    p->workers = ckf_i_alloc(&w->a, (size_t)p->nthreads * sizeof(*p->workers));
     if (!p->slots || !p->workers) {
         ckf_i_free(&w->a, p->slots); p->slots = NULL; p->nslots = 0;
         ckf_i_free(&w->a, p->workers); p->workers = NULL; p->nthreads = 0;
@@ -250,12 +270,13 @@ static int pool_new(ckf_writer *w, int nthreads)
         return -CKF_E_NOMEM;
     }
     memset(p->slots, 0, (size_t)p->nslots * sizeof(*p->slots));
-    memset(p->workers, 0, (size_t)nthreads * sizeof(*p->workers));
+    memset(p->workers, 0, (size_t)p->nthreads * sizeof(*p->workers));
     for (i = 0; i < p->nslots; i++) {
         p->slots[i].obuf = ckf_i_alloc(&w->a, CKF_CHUNK_HDR_SIZE + w->obuf_cap);
         if (!p->slots[i].obuf) { pool_free(w); return -CKF_E_NOMEM; }
     }
-    for (i = 0; i < nthreads; i++) {
+    if ((rc = ckf_cctx_new(&w->cctx, w->level, &w->a))) { pool_free(w); return rc; }
+    for (i = 0; i < p->nthreads; i++) {
         p->workers[i].p = p;
         if ((rc = ckf_cctx_new(&p->workers[i].cctx, w->level, &w->a))) {
             pool_free(w);
@@ -265,7 +286,7 @@ static int pool_new(ckf_writer *w, int nthreads)
     /* Our threads must never run the program's signal handlers. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    for (i = 0; i < nthreads; i++) {
+    for (i = 0; i < p->nthreads; i++) {
         if (pthread_create(&p->workers[i].th, NULL, worker_main, &p->workers[i])) {
             rc = -CKF_E_NOMEM;
             break;
@@ -286,7 +307,12 @@ static int pool_write_one(ckf_writer *w)
     int rc;
 
     pthread_mutex_lock(&p->mu);
-    while (!s->done) pthread_cond_wait(&p->done, &p->mu);
+    while (!s->done) {
+        if (take_one(p, p->w->cctx)) continue;
+        p->waiting = 1;
+        pthread_cond_wait(&p->done, &p->mu);
+        p->waiting = 0;
+    }
     pthread_mutex_unlock(&p->mu);
     rc = s->rc;
     if (rc) { if (!w->err) w->err = rc; }
@@ -316,7 +342,7 @@ static int pool_add_memory(ckf_writer *w, uint64_t addr, const uint8_t *data, si
         }
         pthread_mutex_lock(&p->mu);
         p->submitted++;
-        if (!s->done) pthread_cond_signal(&p->work);
+        if (!s->done && p->idle) pthread_cond_signal(&p->work);
         pthread_mutex_unlock(&p->mu);
         addr += n; data += n; len -= n;
     }

@@ -13,12 +13,18 @@
  * twice: as it is, and "resealed" - every header checksum, stored payload
  * checksum and stored content hash recomputed along a sequential walk of the
  * chunks - so that the structural checks behind the checksums are reached.
+ *
+ * The image is read from memory (ckf_reader_open_mem) and from a file
+ * descriptor (a memfd): the two read paths differ (payloads in place, or read
+ * with their header into an aligned buffer).
  */
 #include "format/ckf.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -109,6 +115,21 @@ static void one(const uint8_t *data, size_t size)
     ckf_reader_close(r);
 }
 
+/* The same through a file descriptor. */
+static void one_fd(const uint8_t *data, size_t size)
+{
+    static int fd = -2;
+    ckf_reader *r = NULL;
+
+    if (fd == -2) fd = memfd_create("fuzz_reader", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, 0) || ftruncate(fd, (off_t)size)) return;
+    if (size && pwrite(fd, data, size, 0) != (ssize_t)size) return;
+    if (ckf_reader_open_fd(&r, fd, NULL) != 0) return;
+    exercise(r);
+    ckf_reader_close(r);
+    (void)ckf_scan_fd(fd, NULL, NULL, NULL, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *copy;
@@ -123,6 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         one(copy, size);
         (void)ckf_scan_mem(copy, size, NULL, NULL, NULL, NULL);
     }
+    one_fd(copy, size);
     free(copy);
     return 0;
 }

@@ -10,6 +10,7 @@
  */
 #include "format/ckf.h"
 #include "format/ckc.h"
+#include "format/ckf_int.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* Under SANITIZE=undefined a finding must fail the test, not scroll by. */
 const char *__ubsan_default_options(void);
@@ -110,6 +112,8 @@ static void test_is_zero(void)
     buf[sizeof(buf) - 1] = 0;
 }
 
+static int hash_agrees(void);
+
 static void test_hash(void)
 {
     uint8_t a[16], b[16];
@@ -120,6 +124,38 @@ static void test_hash(void)
     TAP_OK(ckf_hash64("", 0) == 0x2D06800538D394C2ull, "XXH3_64 of empty input");
     ckf_hash128("", 0, a);
     TAP_OK(a[0] == 0x99 && a[1] == 0xaa && a[15] == 0x7f, "XXH3_128 canonical (big-endian) bytes");
+    /* both builds of XXH3, against libxxhash's own */
+    TAP_OK(ckf_i_hash_use(0) == 0 && hash_agrees(),
+           "library XXH3: hashes of 1 byte..1 MiB+ at odd offsets equal libxxhash's");
+    if (ckf_i_hash_use(2) == 2)
+        TAP_OK(hash_agrees(), "AVX2 XXH3: hashes of 1 byte..1 MiB+ at odd offsets equal libxxhash's");
+    else
+        TAP_OK(1, "# SKIP AVX2 XXH3: no AVX2 here");
+}
+
+/* ckf_hash64/128 against libxxhash for lengths around the vector build's
+ * threshold and block sizes, at unaligned addresses. */
+static int hash_agrees(void)
+{
+    static const size_t lens[] = { 1, 240, 1023, 1024, 1025, 4096, 65537, 1u << 20,
+                                   (1u << 20) + 13 };
+    size_t n = (2u << 20), bad = 0;
+    uint8_t *buf = malloc(n), h[16];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+
+    if (!buf) return 0;
+    for (size_t i = 0; i < n; i++) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; buf[i] = (uint8_t)x; }
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
+        for (size_t off = 0; off < 4; off++) {
+            XXH128_canonical_t c;
+            const uint8_t *p = buf + off * 17;
+            XXH128_canonicalFromHash(&c, XXH3_128bits(p, lens[k]));
+            ckf_hash128(p, lens[k], h);
+            if (memcmp(h, c.digest, 16) || ckf_hash64(p, lens[k]) != XXH3_64bits(p, lens[k]))
+                bad++;
+        }
+    free(buf);
+    return bad == 0;
 }
 
 /* ---- round trips ------------------------------------------------------------------- */
