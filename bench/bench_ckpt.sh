@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench_ckpt.sh - what a checkpoint costs the program, beside same-run references.
 #
-# For each memory size (BENCH_CKPT_MB, default "1024 4096"), write pattern
+# For each memory size (BENCH_CKPT_MB, default "1024 4096"), capture
+# (BENCH_CAPTURES, default "fork wp copy"; above 1 GiB BENCH_CAPTURES_LARGE,
+# default "fork copy": wp loses to one of them at every size), write pattern
 # (sparse: one word per 64 pages per step; all: a stencil sweep that rewrites
 # every page each step) and thread count (1, 2), bench_ckpt (bench/bench_ckpt.c)
 # fills memory of the "mixed" shape (75 % zero pages, 25 % simulation-like
@@ -34,6 +36,7 @@ W=$(mktemp -d /tmp/ckpt-bench.XXXXXX)
 trap 'pkill -9 -f "$W" 2>/dev/null; rm -rf "$W"' EXIT
 
 now_ms() { date +%s%3N; }
+declare -A IDLE_CK IDLE_LINE ZSTD_MS
 # top3 MEDIAN - the three slowest steps of the last run, beyond MEDIAN, summed (ms)
 top3() {
     awk -v m="$1" '{ print $1 - m }' "$W/steps" | sort -rn | head -3 |
@@ -47,6 +50,7 @@ run_once() {
     rm -rf "$W/ck" "$W/ready" "$W/out" "$W/err"
     local sl=0
     [ "$write" = sparse ] && sl=5
+    [ -n "${IDLE_SLEEP_MS:-}" ] && sl=$IDLE_SLEEP_MS
     CKPT_CAPTURE=$cap CKPT_DIR=$W/ck CKPT_LOG=debug LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl BENCH_WARMUP=1 \
         "$B" run "$size" mixed "$th" "$steps" "$write" "$W/ready" > "$W/out" 2> "$W/err" &
     local pid=$!
@@ -83,13 +87,21 @@ for size in $SIZES; do
     "$B" dump "$size" mixed 1 "$W/nonzero" >/dev/null
     t0=$(now_ms); zstd -q -1 -T2 -c "$W/nonzero" > /dev/null; t1=$(now_ms)
     zstd_ms=$((t1 - t0))
+    ZSTD_MS[$size]=$zstd_ms
     rm -f "$W/nonzero"
+    # the writer alone: the same checkpoint of a program that sleeps (50 ms per
+    # step), so that the writer has both cores as zstd -T2 had
+    IDLE_SLEEP_MS=50 run_once "$size" sparse 1 $((60 + 40 * size / 1024)) 150 fork
+    IDLE_CK[$size]=${CKMS:-?}
+    IDLE_LINE[$size]=$(grep -h "writer: start" "$W/err" | sed 's/.*writer: //')
     for write in ${BENCH_CKPT_WRITES:-sparse all}; do
         for th in 1 2; do
             fork=$("$B" fork "$size" mixed "$th")
             mc=$("$B" memcpy "$size" mixed "$th")
             steps=$([ "$write" = all ] && echo $((100 + 20 * size / 1024)) || echo $((600 + 400 * size / 1024)))
-          for cap in ${BENCH_CAPTURES:-fork wp copy}; do
+          caps=${BENCH_CAPTURES:-fork wp copy}
+          [ "$size" -gt 1024 ] && caps=${BENCH_CAPTURES_LARGE:-fork copy}
+          for cap in $caps; do
             [ "$write" = sparse ] && [ "$cap" = copy ] && continue
             # the same run without the measured checkpoint (same warm-up)
             run_once "$size" "$write" "$th" "$steps" 0 "$cap"
@@ -117,6 +129,12 @@ for size in $SIZES; do
     done
 done
 echo
+for size in $SIZES; do
+    echo "Checkpoint of the $((size / 1024)) GiB mixed shape while the program sleeps (the writer has"
+    echo "both cores, as zstd had): ${IDLE_CK[$size]} ms (${IDLE_LINE[$size]}) against zstd -1 -T2"
+    echo "${ZSTD_MS[$size]} ms: ckpt/zstd $(ratio "${IDLE_CK[$size]}" "${ZSTD_MS[$size]}")."
+    echo
+done
 echo "Targets: pause/fork <= 1.5; extra/memcpy <= 2 (write-everything); ckpt/zstd <= 1.2;"
 echo "size <= 30 % (4 GiB mixed); restore/read <= 1.2.  CRIU: Debian 12's package does not"
 echo "start on this kernel (see research notes), so the peers are represented by their"

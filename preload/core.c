@@ -123,6 +123,13 @@ static void read_config(void)
     c->no_backtrace = s && *s == '0';
     s = getenv("CKPT_FULL");
     c->full_files = s && *s == '1';
+    s = getenv("CKPT_WRITER_READ");
+    c->writer_read = !s || !*s || !strcmp(s, "auto") ? CK_READ_AUTO :
+                     !strcmp(s, "direct") ? CK_READ_DIRECT : !strcmp(s, "mem") ? CK_READ_MEM : -1;
+    if (c->writer_read < 0) {
+        ck_err("CKPT_WRITER_READ=%s: use auto, direct or mem; using auto", s);
+        c->writer_read = CK_READ_AUTO;
+    }
 }
 
 void ck_trigger(int reason)

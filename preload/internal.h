@@ -66,7 +66,9 @@ struct ck_config {
     int nice;                  /* CKPT_NICE: the writer's nice value (default 10) */
     int capture;               /* CKPT_CAPTURE: auto, fork, copy (staging.c) */
     uint64_t staging_max;      /* CKPT_STAGING_MAX_MB in bytes, 0 = half of MemAvailable */
+    int writer_read;           /* CKPT_WRITER_READ: CK_READ_AUTO, _DIRECT, _MEM */
 };
+enum { CK_READ_AUTO, CK_READ_DIRECT, CK_READ_MEM };
 
 struct ck_state {
     int initialised;
