@@ -93,7 +93,7 @@ for size in $SIZES; do
     # step), so that the writer has both cores as zstd -T2 had
     IDLE_SLEEP_MS=50 run_once "$size" sparse 1 $((60 + 40 * size / 1024)) 150 fork
     IDLE_CK[$size]=${CKMS:-?}
-    IDLE_LINE[$size]=$(grep -h "writer: start" "$W/err" | sed 's/.*writer: //')
+    IDLE_LINE[$size]=$(grep -h "writer: start" "$W/err" | tail -1 | sed 's/.*writer: //')
     for write in ${BENCH_CKPT_WRITES:-sparse all}; do
         for th in 1 2; do
             fork=$("$B" fork "$size" mixed "$th")
