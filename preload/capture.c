@@ -588,7 +588,13 @@ struct job {
     char *copy;                /* shared memory is copied first: the program may change it */
     char *out;
     ckf_chunk_header hdr;
+    /* set for an anonymous window read by the worker (prepare_job) */
+    struct vma *vma;
+    uint64_t present[CKF_DEFAULT_BLOCK / PAGE / 64];   /* pagemap: page i present */
+    int empty;                 /* all zero after trimming: nothing to write */
+    uint64_t zero_trimmed;     /* present zero pages dropped at its ends */
 };
+static void prepare_job(struct job *j);
 
 #define CK_MAX_WORKERS 8
 static struct job *jobs;
@@ -618,7 +624,9 @@ static int worker_main(void *arg)
             ck_futex_wait(&submitted, sub, 50000000);
         }
         struct job *j = &jobs[seq % njobs];
-        j->rc = ckf_encode_block(c, CKF_T_MEMBLK, j->addr, j->data, j->len, &j->hdr, j->out, out_cap);
+        prepare_job(j);
+        j->rc = j->empty ? 0 : ckf_encode_block(c, CKF_T_MEMBLK, j->addr, j->data, j->len, &j->hdr,
+                                                 j->out, out_cap);
         __atomic_store_n(&j->state, 2, __ATOMIC_RELEASE);
         ck_futex_wake(&j->state);
     }
@@ -632,6 +640,12 @@ static int flush_one(ckf_writer *w)
     written++;
     j->state = 0;
     if (j->rc < 0) return j->rc;
+    if (j->vma) {
+        j->vma->v.zero_bytes += j->zero_trimmed;
+        if (!j->empty) j->vma->v.stored_bytes += j->len;
+        j->vma = NULL;
+    }
+    if (j->empty) return 0;
     return ckf_writer_put_encoded(w, &j->hdr, j->out);
 }
 
@@ -680,7 +694,15 @@ static struct job *job_slot(ckf_writer *w, int *err)
 /* Hands a filled job to the workers (compresses it here without workers). */
 static int publish(ckf_writer *w, struct job *j)
 {
-    if (!nworkers) return ckf_writer_add_memory(w, j->addr, j->data, j->len);
+    if (!nworkers) {
+        prepare_job(j);
+        if (j->vma) {
+            j->vma->v.zero_bytes += j->zero_trimmed;
+            if (!j->empty) j->vma->v.stored_bytes += j->len;
+            j->vma = NULL;
+        }
+        return j->empty ? 0 : ckf_writer_add_memory(w, j->addr, j->data, j->len);
+    }
     j->state = 1;
     __atomic_add_fetch(&submitted, 1, __ATOMIC_SEQ_CST);
     ck_futex_wake(&submitted);
@@ -700,6 +722,8 @@ static int submit_from(ckf_writer *w, uint64_t addr, size_t len, const void *src
     j->addr = addr;
     j->len = len;
     j->data = src;
+    j->vma = NULL;
+    j->empty = 0;
     if (via_mem) { fetch(j->copy, src, len); j->data = j->copy; }
     else if (copy) { memcpy(j->copy, src, len); j->data = j->copy; }
     return publish(w, j);
@@ -712,32 +736,49 @@ static int submit(ckf_writer *w, uint64_t addr, size_t len, int copy)
 
 /* Anonymous memory read through /proc/self/mem: the present span [lo, hi)
  * of a window (pm: its pagemap entries from page 0 at ws) is read into a job
- * buffer and its zero pages at either end are dropped there, not by touching
- * them in place.  Zero pages are counted in m. */
+ * buffer by the worker that compresses it (prepare_job), which drops the zero
+ * pages at either end there, not by touching them in place.  Zero and stored
+ * bytes are counted in m when the job is written. */
 static int submit_trimmed(ckf_writer *w, struct vma *m, uint64_t ws, const uint64_t *pm,
                           size_t lo, size_t hi)
 {
     int r;
     struct job *j = job_slot(w, &r);
     if (!j) return r;
+    j->addr = ws + lo * PAGE;
+    j->len = (hi - lo) * PAGE;
+    j->data = NULL;
+    j->vma = m;
+    j->empty = 0;
+    memset(j->present, 0, sizeof j->present);
+    for (size_t i = lo; i < hi; i++)
+        if (pm[i] & (PM_PRESENT | PM_SWAP)) j->present[(i - lo) / 64] |= 1ull << ((i - lo) % 64);
+    return publish(w, j);
+}
+
+/* A window job's bytes: read and trimmed (see submit_trimmed); other jobs
+ * are ready as submitted. */
+static void prepare_job(struct job *j)
+{
+    j->zero_trimmed = 0;
+    if (!j->vma) return;
     char *buf = j->copy;
-    fetch(buf, (const void *)(ws + lo * PAGE), (hi - lo) * PAGE);
-    size_t a = lo, b = hi;
-    while (a < b && (!(pm[a] & (PM_PRESENT | PM_SWAP)) || ckf_is_zero(buf + (a - lo) * PAGE, PAGE))) {
-        if (pm[a] & (PM_PRESENT | PM_SWAP)) m->v.zero_bytes += PAGE;
+    size_t np = j->len / PAGE, a = 0, b = np;
+    fetch(buf, (const void *)j->addr, j->len);
+#define PRESENT(i) ((j->present[(i) / 64] >> ((i) % 64)) & 1)
+    while (a < b && (!PRESENT(a) || ckf_is_zero(buf + a * PAGE, PAGE))) {
+        if (PRESENT(a)) j->zero_trimmed += PAGE;
         a++;
     }
-    while (b > a && (!(pm[b - 1] & (PM_PRESENT | PM_SWAP)) ||
-                     ckf_is_zero(buf + (b - 1 - lo) * PAGE, PAGE))) {
-        if (pm[b - 1] & (PM_PRESENT | PM_SWAP)) m->v.zero_bytes += PAGE;
+    while (b > a && (!PRESENT(b - 1) || ckf_is_zero(buf + (b - 1) * PAGE, PAGE))) {
+        if (PRESENT(b - 1)) j->zero_trimmed += PAGE;
         b--;
     }
-    if (b == a) return 0;                  /* all zero: the job stays free */
-    j->addr = ws + a * PAGE;
+#undef PRESENT
+    j->empty = b == a;
+    j->data = buf + a * PAGE;
+    j->addr += a * PAGE;
     j->len = (b - a) * PAGE;
-    j->data = buf + (a - lo) * PAGE;
-    m->v.stored_bytes += j->len;
-    return publish(w, j);
 }
 
 /* CKPT_WRITER_READ=auto: reads present pages of the largest private

@@ -57,3 +57,8 @@ read_mode() { cat "$WORK"/r*.err 2>/dev/null | sed -n 's/.*writer: reads memory 
     ck_roundtrip "$WORK" single "$PROGS/single" "$(ck_pick 60 150)"
     grep -q "CKPT_WRITER_READ=sideways: use auto, direct or mem" "$WORK"/r*.err
 }
+
+@test "writer reads through /proc/self/mem without compression threads (CKPT_THREADS=1)" {
+    export CK_ENV="CKPT_WRITER_READ=mem CKPT_THREADS=1"
+    ck_roundtrip "$WORK" bigmem "$PROGS/bigmem" "$(ck_pick 256 512)" 1
+}
