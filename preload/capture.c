@@ -588,13 +588,23 @@ struct job {
     char *copy;                /* shared memory is copied first: the program may change it */
     char *out;
     ckf_chunk_header hdr;
-    /* set for an anonymous window read by the worker (prepare_job) */
+    /* set for an anonymous window trimmed by the worker (prepare_job) */
     struct vma *vma;
     uint64_t present[CKF_DEFAULT_BLOCK / PAGE / 64];   /* pagemap: page i present */
+    int copy_first;            /* copy it before trimming (it may change meanwhile) */
     int empty;                 /* all zero after trimming: nothing to write */
     uint64_t zero_trimmed;     /* present zero pages dropped at its ends */
 };
 static void prepare_job(struct job *j);
+
+/* Counts a written window job's bytes in its mapping. */
+static void account(struct job *j)
+{
+    if (!j->vma) return;
+    j->vma->v.zero_bytes += j->zero_trimmed;
+    if (!j->empty) j->vma->v.stored_bytes += j->len;
+    j->vma = NULL;
+}
 
 #define CK_MAX_WORKERS 8
 static struct job *jobs;
@@ -640,11 +650,7 @@ static int flush_one(ckf_writer *w)
     written++;
     j->state = 0;
     if (j->rc < 0) return j->rc;
-    if (j->vma) {
-        j->vma->v.zero_bytes += j->zero_trimmed;
-        if (!j->empty) j->vma->v.stored_bytes += j->len;
-        j->vma = NULL;
-    }
+    account(j);
     if (j->empty) return 0;
     return ckf_writer_put_encoded(w, &j->hdr, j->out);
 }
@@ -696,11 +702,7 @@ static int publish(ckf_writer *w, struct job *j)
 {
     if (!nworkers) {
         prepare_job(j);
-        if (j->vma) {
-            j->vma->v.zero_bytes += j->zero_trimmed;
-            if (!j->empty) j->vma->v.stored_bytes += j->len;
-            j->vma = NULL;
-        }
+        account(j);
         return j->empty ? 0 : ckf_writer_add_memory(w, j->addr, j->data, j->len);
     }
     j->state = 1;
@@ -734,13 +736,14 @@ static int submit(ckf_writer *w, uint64_t addr, size_t len, int copy)
     return submit_from(w, addr, len, NULL, copy);
 }
 
-/* Anonymous memory read through /proc/self/mem: the present span [lo, hi)
- * of a window (pm: its pagemap entries from page 0 at ws) is read into a job
- * buffer by the worker that compresses it (prepare_job), which drops the zero
- * pages at either end there, not by touching them in place.  Zero and stored
- * bytes are counted in m when the job is written. */
+/* Anonymous memory: the present span [lo, hi) of a window (pm: its pagemap
+ * entries from page 0 at ws) is queued whole; the worker that compresses it
+ * (prepare_job) drops the zero pages at either end.  Read through
+ * /proc/self/mem, it does so in its job buffer, not by touching them in place.
+ * copy: the memory may change meanwhile.  Zero and stored bytes are counted
+ * in m when the job is written. */
 static int submit_trimmed(ckf_writer *w, struct vma *m, uint64_t ws, const uint64_t *pm,
-                          size_t lo, size_t hi)
+                          size_t lo, size_t hi, int copy)
 {
     int r;
     struct job *j = job_slot(w, &r);
@@ -749,6 +752,7 @@ static int submit_trimmed(ckf_writer *w, struct vma *m, uint64_t ws, const uint6
     j->len = (hi - lo) * PAGE;
     j->data = NULL;
     j->vma = m;
+    j->copy_first = copy;
     j->empty = 0;
     memset(j->present, 0, sizeof j->present);
     for (size_t i = lo; i < hi; i++)
@@ -756,15 +760,18 @@ static int submit_trimmed(ckf_writer *w, struct vma *m, uint64_t ws, const uint6
     return publish(w, j);
 }
 
-/* A window job's bytes: read and trimmed (see submit_trimmed); other jobs
- * are ready as submitted. */
+/* A window job's bytes: read if need be, and trimmed (see submit_trimmed);
+ * other jobs are ready as submitted. */
 static void prepare_job(struct job *j)
 {
     j->zero_trimmed = 0;
     if (!j->vma) return;
-    char *buf = j->copy;
+    const char *buf = (const char *)j->addr;
     size_t np = j->len / PAGE, a = 0, b = np;
-    fetch(buf, (const void *)j->addr, j->len);
+    if (memfd_self >= 0 || j->copy_first) {
+        fetch(j->copy, buf, j->len);
+        buf = j->copy;
+    }
 #define PRESENT(i) ((j->present[(i) / 64] >> ((i) % 64)) & 1)
     while (a < b && (!PRESENT(a) || ckf_is_zero(buf + a * PAGE, PAGE))) {
         if (PRESENT(a)) j->zero_trimmed += PAGE;
@@ -911,28 +918,11 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
                 if ((r = submit(w, a, len, volatile_mem)) < 0) return (int)r;
                 i = j;
             }
-        } else if (memfd_self >= 0) {
+        } else {
             size_t lo = 0, hi = np;
             while (lo < hi && !(pm[lo] & (PM_PRESENT | PM_SWAP))) lo++;
             while (hi > lo && !(pm[hi - 1] & (PM_PRESENT | PM_SWAP))) hi--;
-            if (hi > lo && (r = submit_trimmed(w, m, ws, pm, lo, hi)) < 0) return (int)r;
-        } else {
-            size_t lo = 0, hi = np;
-            while (lo < hi && (!(pm[lo] & (PM_PRESENT | PM_SWAP)) ||
-                               ckf_is_zero((const void *)(ws + lo * PAGE), PAGE))) {
-                if (pm[lo] & (PM_PRESENT | PM_SWAP)) m->v.zero_bytes += PAGE;
-                lo++;
-            }
-            while (hi > lo && (!(pm[hi - 1] & (PM_PRESENT | PM_SWAP)) ||
-                               ckf_is_zero((const void *)(ws + (hi - 1) * PAGE), PAGE))) {
-                if (pm[hi - 1] & (PM_PRESENT | PM_SWAP)) m->v.zero_bytes += PAGE;
-                hi--;
-            }
-            if (hi > lo) {
-                uint64_t len = (hi - lo) * PAGE;
-                m->v.stored_bytes += len;
-                if ((r = submit(w, ws + lo * PAGE, len, volatile_mem)) < 0) return (int)r;
-            }
+            if (hi > lo && (r = submit_trimmed(w, m, ws, pm, lo, hi, volatile_mem)) < 0) return (int)r;
         }
         ws = we;
     }
