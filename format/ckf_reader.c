@@ -525,17 +525,15 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const
     size_t raw = (size_t)h->raw_len, st = (size_t)h->stored_len;
     int rc;
 
+    /* verifying a payload that must be decoded, or read, first */
+    if (!out && (h->codec == CKF_C_ZSTD || (h->codec == CKF_C_STORED && !pl))) {
+        if ((rc = grow(r, &r->blk, &r->bcap, raw))) return rc;
+        out = r->blk;
+    }
     switch (h->codec) {
     case CKF_C_STORED:
         /* the payload is the content; payload_checksum is not used (FORMAT.md §9.1) */
-        if (!out && pl) {
-            if ((rc = check_hash(pl, raw, h->content_hash))) return rc;
-            return (long)raw;
-        }
-        if (!out) {
-            if ((rc = grow(r, &r->blk, &r->bcap, raw))) return rc;
-            out = r->blk;
-        }
+        if (!out) return (rc = check_hash(pl, raw, h->content_hash)) ? rc : (long)raw;
         if (pl) memcpy(out, pl, st);
         else if ((rc = rd(r, off, out, st))) return rc;
         break;
@@ -549,10 +547,6 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const
         if (ckf_hash64(pl, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
         if (!r->dctx && !(r->dctx = ZSTD_createDCtx_advanced(ckf_i_zmem(&r->a))))
             return -CKF_E_NOMEM;
-        if (!out) {
-            if ((rc = grow(r, &r->blk, &r->bcap, raw))) return rc;
-            out = r->blk;
-        }
         n = ZSTD_decompressDCtx(r->dctx, out, raw, pl, st);
         if (ZSTD_isError(n) || n != raw) return -CKF_E_DECOMPRESS;
         break;
