@@ -12,15 +12,11 @@ setup_file() {
 }
 
 setup() {
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-copy.XXXXXX")
+    ck_work copy
     export CK_ENV="CKPT_CAPTURE=copy CKPT_LOG=debug"
 }
 
-teardown() {
-    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
-    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
+teardown() { ck_cleanup; }
 
 staged_mib() { cat "$WORK"/r*.err 2>/dev/null | sed -n 's/.* \([0-9][0-9]*\) MiB staged.*/\1/p' | sort -n | tail -1; }
 

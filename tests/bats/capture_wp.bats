@@ -14,15 +14,11 @@ setup_file() {
 }
 
 setup() {
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-wp.XXXXXX")
+    ck_work wp
     export CK_ENV="CKPT_CAPTURE=wp CKPT_LOG=debug"
 }
 
-teardown() {
-    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
-    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
+teardown() { ck_cleanup; }
 
 # skips the test when this kernel or user cannot write-protect with a userfaultfd
 wp_usable() {

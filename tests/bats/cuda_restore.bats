@@ -15,15 +15,11 @@ setup_file() {
 setup() {
     CP=$CKPT_BUILD/tests/cudaprogs
     export LD_LIBRARY_PATH=$CKPT_BUILD/tests/fakecuda
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-cuda-e2e.XXXXXX")
+    ck_work cuda-e2e
     mkdir -p "$WORK/run.wd"
 }
 
-teardown() {
-    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
-    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
+teardown() { ck_cleanup; }
 
 need_checkpoint() {
     [ "${CK_CAN_CKPT:-0}" = 1 ] || skip "checkpointing not functional yet (${CK_PROBE_WHY:-probe failed})"

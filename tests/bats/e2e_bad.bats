@@ -12,14 +12,10 @@ setup_file() {
 }
 
 setup() {
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-e2e.XXXXXX")
+    ck_work e2e
 }
 
-teardown() {
-    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
-    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
+teardown() { ck_cleanup; }
 
 # one_checkpoint - a checkpoint of the probe, copied to $WORK/good.ckpt
 one_checkpoint() {

@@ -12,14 +12,10 @@ setup_file() {
 }
 
 setup() {
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-e2e.XXXXXX")
+    ck_work e2e
 }
 
-teardown() {
-    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
-    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
+teardown() { ck_cleanup; }
 
 @test "probe: checkpoint and restore work at all" {
     ck_roundtrip "$WORK" probe "$PROGS/probe" "$(ck_pick 110 300)"

@@ -12,15 +12,11 @@ setup_file() {
 }
 
 setup() {
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-e2e.XXXXXX")
+    ck_work e2e
     STEPS=$(ck_pick 110 300)
 }
 
-teardown() {
-    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
-    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
+teardown() { ck_cleanup; }
 
 # count_ckpts D - number of complete checkpoint files in D
 count_ckpts() {

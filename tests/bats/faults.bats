@@ -11,7 +11,7 @@ CKTOOL=$CKPT_BUILD/bin/ckpt
 setup_file() { ck_probe; }
 
 setup() {
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-faults.XXXXXX")
+    ck_work faults
     ck_seed
 }
 

@@ -9,13 +9,9 @@ setup_file() {
     ck_probe
 }
 
-setup() { WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-kinds.XXXXXX"); }
+setup() { ck_work kinds; }
 
-teardown() {
-    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
-    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
+teardown() { ck_cleanup; }
 
 @test "evloop: epoll over timerfd + eventfd + signalfd keeps firing after restore" {
     ck_roundtrip "$WORK" evloop "$CKPT_BUILD/tests/kinds/evloop" "$(ck_pick 300 900)"

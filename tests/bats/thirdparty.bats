@@ -12,7 +12,7 @@ TP=$CKPT_ROOT/tests/thirdparty
 setup_file() { ck_probe; }
 
 setup() {
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-3p.XXXXXX")
+    ck_work 3p
     ck_seed
 }
 

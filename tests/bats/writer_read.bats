@@ -12,14 +12,10 @@ setup_file() {
 }
 
 setup() {
-    WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-wread.XXXXXX")
+    ck_work wread
 }
 
-teardown() {
-    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
-    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
+teardown() { ck_cleanup; }
 
 # the writer's choice, from its log line
 read_mode() { cat "$WORK"/r*.err 2>/dev/null | sed -n 's/.*writer: reads memory \(in place\|through [^ ]*\).*/\1/p' | sort -u; }

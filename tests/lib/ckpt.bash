@@ -52,6 +52,17 @@ ck_pick() {
 
 ck_now_ms() { date +%s%3N; }
 
+# ck_work NAME - a fresh $WORK directory for one test (a bats setup).
+ck_work() { WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-$1.XXXXXX"); }
+
+# ck_cleanup - kills what the test left running (the program CK_PID, the
+# restored process CK_RPID) and removes $WORK (a bats teardown).
+ck_cleanup() {
+    [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
+    [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+
 # ck_seed - seeds $RANDOM for this test and prints how to reproduce it.
 ck_seed() {
     local s=${CKPT_TEST_SEED:-$(( ($(date +%s%N) / 1000) % 32768 ))}
