@@ -11,7 +11,7 @@
  * (each owns a slice).  `run` fills the memory, touches READY_FILE, then runs
  * STEPS steps; each step writes into every page (WRITE=all: a stencil-like
  * sweep that rewrites every double) or into one word per 64 pages
- * (WRITE=sparse), and prints "step N ms" per step, then "total ms".  Under
+ * (WRITE=sparse), or nowhere (WRITE=none), and prints "step N ms" per step, then "total ms".  Under
  * ckpt-restore it prints "restored" and exits at once when it finds itself
  * restored (ckpt_is_restored from libckpt, found by dlsym), so the restore
  * time can be measured from outside.
@@ -40,7 +40,7 @@ static size_t size;
 static char *mem;
 static int nthreads;
 static const char *shape;
-static int write_all;
+static int write_all, write_none;
 static volatile int step_go, step_done;
 static pthread_barrier_t bar;
 
@@ -71,6 +71,7 @@ static void fill_slice(size_t from, size_t to, uint64_t seed)
 
 static void sweep(size_t from, size_t to, int step)
 {
+    if (write_none) return;
     if (write_all) {
         for (size_t p = from; p < to; p += 4096) {
             double *d = (double *)(mem + p);
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
     if (nthreads < 1) nthreads = 1;
     int steps = !strcmp(mode, "run") && argc > 5 ? atoi(argv[5]) : 0;
     write_all = argc > 6 && !strcmp(argv[6], "all");
+    write_none = argc > 6 && !strcmp(argv[6], "none");
     mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) { perror("mmap"); return 1; }
     pthread_barrier_init(&bar, NULL, (unsigned)nthreads + 1);

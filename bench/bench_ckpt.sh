@@ -90,8 +90,8 @@ for size in $SIZES; do
     ZSTD_MS[$size]=$zstd_ms
     rm -f "$W/nonzero"
     # the writer alone: the same checkpoint of a program that sleeps (50 ms per
-    # step), so that the writer has both cores as zstd -T2 had
-    IDLE_SLEEP_MS=50 run_once "$size" sparse 1 $((60 + 40 * size / 1024)) 150 fork
+    # step, writing nothing), so that the writer has both cores as zstd -T2 had
+    IDLE_SLEEP_MS=50 run_once "$size" none 1 $((60 + 40 * size / 1024)) 150 fork
     IDLE_CK[$size]=${CKMS:-?}
     IDLE_LINE[$size]=$(grep -h "writer: start" "$W/err" | tail -1 | sed 's/.*writer: //')
     for write in ${BENCH_CKPT_WRITES:-sparse all}; do

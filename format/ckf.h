@@ -38,7 +38,7 @@ extern "C" {
 #define CKF_FOOTER_MAGIC   "CKPTEND1"     /* 8 bytes at offset 0 of the footer */
 #define CKF_CHUNK_MAGIC    0x4b4e4843u    /* "CHNK" little-endian */
 #define CKF_VERSION_MAJOR  1
-#define CKF_VERSION_MINOR  0
+#define CKF_VERSION_MINOR  1
 #define CKF_HEADER_SIZE    64
 #define CKF_CHUNK_HDR_SIZE 64
 #define CKF_FOOTER_SIZE    64
@@ -77,8 +77,10 @@ enum ckf_codec {
     CKF_C_STORED = 0,  /* payload is the raw bytes */
     CKF_C_ZSTD   = 1,  /* payload is one zstd frame */
     CKF_C_ZERO   = 2,  /* raw content is raw_len zero bytes; no payload */
-    CKF_C_PARENT = 3   /* raw content is the block with the same content hash in the
+    CKF_C_PARENT = 3,  /* raw content is the block with the same content hash in the
                           parent checkpoint (header parent_id); no payload */
+    CKF_C_ZPAGES = 4   /* (1.1) bitmap of the non-zero 4 KiB pages, then one zstd frame
+                          of those pages in order; the other pages are zero */
 };
 
 /* chunk flags */

@@ -257,6 +257,10 @@ int ckf_i_check_fields(uint16_t type, uint8_t codec, uint8_t flags, uint64_t sto
     case CKF_C_PARENT:
         if (stored_len != 0) return -CKF_E_BAD_LENGTH;
         break;
+    case CKF_C_ZPAGES:
+        if (raw_len == 0 || raw_len % CKF_ZP_PAGE) return -CKF_E_BAD_LENGTH;
+        if (stored_len <= ckf_i_zp_bitmap(raw_len) || stored_len >= raw_len) return -CKF_E_BAD_LENGTH;
+        break;
     default:
         return -CKF_E_UNKNOWN_CODEC;
     }
@@ -309,6 +313,7 @@ void ckf_cctx_free(ckf_cctx *c)
 {
     if (!c) return;
     if (c->z) ZSTD_freeCCtx(c->z);
+    ckf_i_free(&c->a, c->pages);
     ckf_i_free(&c->a, c);
 }
 
@@ -332,6 +337,49 @@ void ckf_i_encode_zero(uint16_t type, uint64_t key, const void *data, size_t len
     ckf_i_seal_chunk(hdr);
 }
 
+/* Codec ZPAGES: a block of whole pages, some of them zero, is compressed as
+ * its non-zero pages only (gathered into c->pages) behind a bitmap that says
+ * where they go.  Zero pages then cost neither compression nor decompression
+ * time, and a reader can leave them untouched.  Returns 1 when hdr and out
+ * hold the encoded chunk, 0 when the codec does not apply or does not make
+ * the block smaller than raw_len, or a ckf error. */
+static int encode_zpages(ckf_cctx *c, const uint8_t *data, size_t len, ckf_chunk_header *hdr,
+                         uint8_t *out, size_t outcap)
+{
+    uint64_t bits[CKF_MAX_BLOCK / CKF_ZP_PAGE / 64];
+    size_t np = len / CKF_ZP_PAGE, bm = ckf_i_zp_bitmap(len), nz = 0;
+    if (len % CKF_ZP_PAGE || np < 2 || len > CKF_MAX_BLOCK) return 0;
+    memset(bits, 0, bm);
+    for (size_t i = 0; i < np; i++)
+        if (!ckf_is_zero(data + i * CKF_ZP_PAGE, CKF_ZP_PAGE)) { bits[i / 64] |= 1ull << (i % 64); nz++; }
+    if (nz == np || nz == 0) return 0;
+    if (c->pages_cap < nz * CKF_ZP_PAGE) {
+        ckf_i_free(&c->a, c->pages);
+        c->pages_cap = 0;
+        if (!(c->pages = ckf_i_alloc(&c->a, len))) return -CKF_E_NOMEM;
+        c->pages_cap = len;
+    }
+    /* gather runs of non-zero pages */
+    size_t k = 0;
+    for (size_t i = 0; i < np;) {
+        if (!((bits[i / 64] >> (i % 64)) & 1)) { i++; continue; }
+        size_t j = i + 1;
+        while (j < np && ((bits[j / 64] >> (j % 64)) & 1)) j++;
+        memcpy(c->pages + k, data + i * CKF_ZP_PAGE, (j - i) * CKF_ZP_PAGE);
+        k += (j - i) * CKF_ZP_PAGE;
+        i = j;
+    }
+    size_t cap = outcap < len - 1 ? outcap : len - 1;
+    if (cap <= bm) return 0;
+    size_t n = ZSTD_compressCCtx(c->z, out + bm, cap - bm, c->pages, k, c->level);
+    if (ZSTD_isError(n)) return ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall ? 0 : -CKF_E_COMPRESS;
+    memcpy(out, bits, bm);
+    hdr->codec = CKF_C_ZPAGES;
+    hdr->stored_len = bm + n;
+    hdr->payload_checksum = ckf_hash64(out, bm + n);
+    return 1;
+}
+
 int ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, size_t len,
                  ckf_chunk_header *hdr, void *out, size_t outcap, int copy_stored,
                  const void **payload, const uint8_t *zero_hash, size_t zero_len)
@@ -347,6 +395,15 @@ int ckf_i_encode(ckf_cctx *c, uint16_t type, uint64_t key, const void *data, siz
     hdr->raw_len = len;
     hdr->key = key;
     ckf_hash128(data, len, hdr->content_hash);
+    if (c && c->z && type == CKF_T_MEMBLK) {
+        int r = encode_zpages(c, data, len, hdr, out, outcap);
+        if (r < 0) return r;
+        if (r) {
+            *payload = out;
+            ckf_i_seal_chunk(hdr);
+            return 0;
+        }
+    }
     if (c && c->z && len > 0) {
         size_t n = ZSTD_compressCCtx(c->z, out, outcap, data, len, c->level);
         /* An error here can only be "dst too small" when the block does not

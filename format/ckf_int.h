@@ -28,7 +28,16 @@ struct ckf_cctx {
     ZSTD_CCtx *z;                  /* NULL when level == 0 */
     int level;
     ckf_alloc a;
+    uint8_t *pages;                /* ZPAGES: the non-zero pages of a block, gathered */
+    size_t pages_cap;
 };
+
+/* codec ZPAGES (FORMAT.md §7): pages of 4 KiB, a bitmap of u64 words */
+#define CKF_ZP_PAGE 4096u
+static inline size_t ckf_i_zp_bitmap(uint64_t raw_len)
+{
+    return (size_t)((raw_len / CKF_ZP_PAGE + 63) / 64) * 8;
+}
 
 /* allocator: never NULL after ckf_i_alloc_init */
 void  ckf_i_alloc_init(ckf_alloc *dst, const ckf_alloc *src);

@@ -515,6 +515,32 @@ static int read_chunk(ckf_reader *r, const ckf_index_entry *e, ckf_chunk_header 
     return 0;
 }
 
+/* Codec ZPAGES: decompresses the non-zero pages to the front of out, then
+ * moves each to its place, last first (a page only moves up), zeroing the
+ * pages between them. */
+static int decode_zpages(ckf_reader *r, const uint8_t *pl, size_t st, uint8_t *out, size_t raw)
+{
+    uint64_t bits[CKF_MAX_BLOCK / CKF_ZP_PAGE / 64];
+    size_t np = raw / CKF_ZP_PAGE, bm = ckf_i_zp_bitmap(raw), k = 0, n;
+    if (raw > CKF_MAX_BLOCK) return -CKF_E_BAD_LENGTH;
+    memcpy(bits, pl, bm);
+    for (size_t w = 0; w < bm / 8; w++) k += (size_t)__builtin_popcountll(bits[w]);
+    if (np % 64 && bits[np / 64] >> (np % 64)) return -CKF_E_DECOMPRESS;   /* pages past the end */
+    if (!r->dctx && !(r->dctx = ZSTD_createDCtx_advanced(ckf_i_zmem(&r->a)))) return -CKF_E_NOMEM;
+    n = ZSTD_decompressDCtx(r->dctx, out, k * CKF_ZP_PAGE, pl + bm, st - bm);
+    if (ZSTD_isError(n) || n != k * CKF_ZP_PAGE) return -CKF_E_DECOMPRESS;
+    for (size_t i = np; i-- > 0;) {
+        uint8_t *dst = out + i * CKF_ZP_PAGE;
+        if ((bits[i / 64] >> (i % 64)) & 1) {
+            k--;
+            if (k != i) memcpy(dst, out + k * CKF_ZP_PAGE, CKF_ZP_PAGE);   /* k < i: no overlap */
+        } else {
+            memset(dst, 0, CKF_ZP_PAGE);
+        }
+    }
+    return 0;
+}
+
 /* Decodes the chunk whose header is h and payload starts at file offset off.
  * pl: the payload already in memory, or NULL to read it from off.
  * out == NULL: verify only; a ZERO chunk then needs no buffer at all and a
@@ -526,7 +552,8 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const
     int rc;
 
     /* verifying a payload that must be decoded, or read, first */
-    if (!out && (h->codec == CKF_C_ZSTD || (h->codec == CKF_C_STORED && !pl))) {
+    if (!out && (h->codec == CKF_C_ZSTD || h->codec == CKF_C_ZPAGES ||
+                 (h->codec == CKF_C_STORED && !pl))) {
         if ((rc = grow(r, &r->blk, &r->bcap, raw))) return rc;
         out = r->blk;
     }
@@ -551,6 +578,15 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const
         if (ZSTD_isError(n) || n != raw) return -CKF_E_DECOMPRESS;
         break;
     }
+    case CKF_C_ZPAGES:
+        if (!pl) {
+            if ((rc = grow(r, &r->scratch, &r->scap, st))) return rc;
+            if ((rc = rd(r, off, r->scratch, st))) return rc;
+            pl = r->scratch;
+        }
+        if (ckf_hash64(pl, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
+        if ((rc = decode_zpages(r, pl, st, out, raw))) return rc;
+        break;
     case CKF_C_ZERO: {
         /* the zeros are ours: checking the recorded hash is checking the header */
         uint8_t zh[16];
@@ -581,7 +617,8 @@ static long read_at(ckf_reader *r, size_t i, void *out, size_t outcap, int depth
     if (i >= r->n) return -CKF_E_NOT_FOUND;
     e = &r->ents[i];
     if (outcap < e->raw_len) return -CKF_E_INVAL;
-    if (e->codec == CKF_C_ZSTD || (e->codec == CKF_C_STORED && (!out || r->mem)))
+    if (e->codec == CKF_C_ZSTD || e->codec == CKF_C_ZPAGES ||
+        (e->codec == CKF_C_STORED && (!out || r->mem)))
         rc = read_chunk(r, e, &h, &pl);
     else
         rc = ckf_reader_chunk_header(r, i, &h);

@@ -123,6 +123,8 @@ static void read_config(void)
     c->no_backtrace = s && *s == '0';
     s = getenv("CKPT_FULL");
     c->full_files = s && *s == '1';
+    s = getenv("CKPT_DIRECT_IO");
+    c->direct_io = !s || *s != '0';
     s = getenv("CKPT_WRITER_READ");
     c->writer_read = !s || !*s || !strcmp(s, "auto") ? CK_READ_AUTO :
                      !strcmp(s, "direct") ? CK_READ_DIRECT : !strcmp(s, "mem") ? CK_READ_MEM : -1;

@@ -67,6 +67,7 @@ struct ck_config {
     int capture;               /* CKPT_CAPTURE: auto, fork, copy (staging.c) */
     uint64_t staging_max;      /* CKPT_STAGING_MAX_MB in bytes, 0 = half of MemAvailable */
     int writer_read;           /* CKPT_WRITER_READ: CK_READ_AUTO, _DIRECT, _MEM */
+    int direct_io;             /* CKPT_DIRECT_IO=0: write the file through the page cache */
 };
 enum { CK_READ_AUTO, CK_READ_DIRECT, CK_READ_MEM };
 

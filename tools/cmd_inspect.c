@@ -203,7 +203,7 @@ static void show_process(insp *s)
 
 /* ---- memory ------------------------------------------------------------------------ */
 
-typedef struct vstat { uint64_t data_raw, disk, zero_raw, parent_raw, nblocks; } vstat;
+typedef struct vstat { uint64_t data_raw, disk, zero_raw, parent_raw, nblocks, nzpages; } vstat;
 
 static void show_memory(insp *s)
 {
@@ -222,6 +222,7 @@ static void show_memory(insp *s)
         switch (e->codec) {
         case CKF_C_ZERO: v->zero_raw += e->raw_len; break;
         case CKF_C_PARENT: v->parent_raw += e->raw_len; break;
+        case CKF_C_ZPAGES: v->nzpages++; /* fall through */
         default: v->data_raw += e->raw_len; v->disk += e->stored_len; break;
         }
     }
@@ -229,6 +230,7 @@ static void show_memory(insp *s)
         tot.data_raw += vs[i].data_raw; tot.disk += vs[i].disk;
         tot.zero_raw += vs[i].zero_raw; tot.parent_raw += vs[i].parent_raw;
         tot.nblocks += vs[i].nblocks;
+        tot.nzpages += vs[i].nzpages;
     }
     for (uint32_t i = 0; i < im->nvmas; i++) {
         mapped += im->vmas[i].end - im->vmas[i].start;
@@ -245,6 +247,7 @@ static void show_memory(insp *s)
         cj_u64(&s->j, "zero_bytes", zero);
         cj_u64(&s->j, "file_bytes", file);
         cj_u64(&s->j, "blocks", tot.nblocks);
+        cj_u64(&s->j, "zpages_blocks", tot.nzpages);
         cj_u64(&s->j, "block_raw_bytes", tot.data_raw);
         cj_u64(&s->j, "block_disk_bytes", tot.disk);
         cj_u64(&s->j, "block_zero_bytes", tot.zero_raw);
@@ -286,6 +289,7 @@ static void show_memory(insp *s)
     fprintf(s->o, "  %llu blocks: %s of data in %s on disk", (unsigned long long)tot.nblocks,
             ck_human(tot.data_raw, a), ck_human(tot.disk, b));
     if (tot.disk) fprintf(s->o, " (ratio %.2f)", (double)tot.data_raw / (double)tot.disk);
+    if (tot.nzpages) fprintf(s->o, ", %llu stored without their zero pages", (unsigned long long)tot.nzpages);
     if (tot.zero_raw) fprintf(s->o, ", %s zero blocks", ck_human(tot.zero_raw, c));
     if (tot.parent_raw) fprintf(s->o, ", %s in the parent", ck_human(tot.parent_raw, d));
     fputc('\n', s->o);

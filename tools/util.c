@@ -194,6 +194,7 @@ const char *ck_codec_name(uint8_t codec)
     switch (codec) {
     case CKF_C_STORED: return "stored";
     case CKF_C_ZSTD: return "zstd";
+    case CKF_C_ZPAGES: return "zpages";
     case CKF_C_ZERO: return "zero";
     case CKF_C_PARENT: return "parent";
     }

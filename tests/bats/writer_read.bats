@@ -58,3 +58,31 @@ read_mode() { cat "$WORK"/r*.err 2>/dev/null | sed -n 's/.*writer: reads memory 
     export CK_ENV="CKPT_WRITER_READ=mem CKPT_THREADS=1"
     ck_roundtrip "$WORK" bigmem "$PROGS/bigmem" "$(ck_pick 256 512)" 1
 }
+
+# The file itself: written with O_DIRECT by the writer's I/O thread where the
+# file system takes it, through the page cache otherwise or when told.
+@test "file written through the page cache (CKPT_DIRECT_IO=0): bigmem restores exactly" {
+    export CK_ENV="CKPT_DIRECT_IO=0 CKPT_LOG=debug"
+    ck_roundtrip "$WORK" bigmem "$PROGS/bigmem" "$(ck_pick 256 512)" 1
+    grep -q "writer: writes the file through the page cache" "$WORK"/r*.err
+}
+
+@test "file written with O_DIRECT where the file system allows it: 4 pthreads restore exactly" {
+    export CK_ENV="CKPT_LOG=debug"
+    ck_roundtrip "$WORK" threads_mt "$PROGS/threads_mt" "$(ck_pick 70 200)"
+    grep -q "writer: writes the file \(with O_DIRECT\|through the page cache\)" "$WORK"/r*.err
+    # a file system that takes O_DIRECT at open must be written that way
+    if grep -q "writer: writes the file through the page cache" "$WORK"/r*.err; then
+        python3 -c 'import os,sys; os.close(os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT|os.O_DIRECT, 0o600))' \
+            "$WORK/odirect" 2>/dev/null && return 1 || true
+    fi
+}
+
+# Resident zero pages between data pages: blocks are stored without them
+# (codec ZPAGES) and come back as zero.
+@test "mostly-zero grid: blocks stored without their zero pages restore exactly" {
+    ck_roundtrip "$WORK" halfzero "$PROGS/halfzero" "$(ck_pick 64 256)" "$(ck_pick 60 120)"
+    n=$("$CKPT_BUILD/bin/ckpt" inspect --json "$CK_CKPT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["memory"]["zpages_blocks"])')
+    echo "# zpages blocks: $n"
+    [ "$n" -ge 8 ]
+}

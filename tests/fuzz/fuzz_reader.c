@@ -83,7 +83,7 @@ static void reseal(uint8_t *d, size_t size)
         if (h.magic != CKF_CHUNK_MAGIC) break;
         st = h.stored_len;
         if (st > size - off - CKF_CHUNK_HDR_SIZE) break;
-        if (st && h.codec == CKF_C_ZSTD)
+        if (st && (h.codec == CKF_C_ZSTD || h.codec == CKF_C_ZPAGES))
             h.payload_checksum = ckf_hash64(d + off + CKF_CHUNK_HDR_SIZE, (size_t)st);
         if (h.codec == CKF_C_STORED && st == h.raw_len)
             ckf_hash128(d + off + CKF_CHUNK_HDR_SIZE, (size_t)st, h.content_hash);

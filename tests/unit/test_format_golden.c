@@ -54,7 +54,7 @@ static void pattern(uint8_t *p, size_t n, unsigned seed)
     }
 }
 
-enum { F_META = 1, F_MEM = 2, F_UNK_NC = 4, F_UNK_C = 8, F_DUP = 16, F_CHILD = 32 };
+enum { F_META = 1, F_MEM = 2, F_UNK_NC = 4, F_UNK_C = 8, F_DUP = 16, F_CHILD = 32, F_ZP = 64 };
 
 static const uint8_t ID_A[16] = "golden-file-id-A";
 static const uint8_t ID_P[16] = "golden-parent-id";
@@ -120,6 +120,12 @@ static struct buf build(int level, uint32_t bs, int flags)
         pattern(data, 4096, 5);
         ckf_writer_add_memory(w, 0x400000 + 2 * 4096, data, 4096);
     }
+    if (flags & F_ZP) {                                /* codec ZPAGES: pages 1 and 3 zero */
+        pattern(data, sizeof(data), 7);
+        memset(data + 4096, 0, 4096);
+        memset(data + 3 * 4096, 0, 4096);
+        if (ckf_writer_add_memory(w, 0x500000, data, 5 * 4096)) abort();
+    }
     if (flags & F_UNK_NC) ckf_writer_add_chunk(w, 0x0100, 1, "from a future minor", 19);
     if (flags & F_UNK_C) ckf_writer_add_chunk(w, 0x8100, 1, "needed to restore", 17);
     if (ckf_writer_close(w)) abort();
@@ -153,7 +159,7 @@ static void reseal_chunk(uint8_t *c, int payload_too)
 {
     ckf_chunk_header h;
     memcpy(&h, c, sizeof(h));
-    if (payload_too && h.codec == CKF_C_ZSTD) {
+    if (payload_too && (h.codec == CKF_C_ZSTD || h.codec == CKF_C_ZPAGES)) {
         h.payload_checksum = ckf_hash64(c + CKF_CHUNK_HDR_SIZE, (size_t)h.stored_len);
     }
     h.hdr_checksum = ckf_hash64(&h, 56);
@@ -194,6 +200,7 @@ static struct buf make_case(const char *name)
     if (!strcmp(name, "valid_parent.ckf")) return build(2, 4096, F_MEM);
     if (!strcmp(name, "valid_child.ckf")) return build(1, 4096, F_CHILD);
     if (!strcmp(name, "valid_unknown_noncritical.ckf")) return build(0, 4096, F_UNK_NC);
+    if (!strcmp(name, "valid_zpages.ckf")) return build(1, 65536, F_ZP);
     if (!strcmp(name, "unknown_critical.ckf")) return build(0, 4096, F_UNK_C);
     if (!strcmp(name, "memblk_overlap.ckf")) return build(0, 4096, F_MEM | F_DUP);
 
@@ -291,6 +298,16 @@ static struct buf make_case(const char *name)
         uint8_t *c = chunk_at(&b, find_entry(&b, CKF_T_NOTE, CKF_C_STORED));
         c[0] ^= 0x20;
         reseal_chunk(c, 0);
+    } else if (!strcmp(name, "zpages_past_end.ckf") || !strcmp(name, "zpages_moved.ckf")) {
+        /* ZPAGES bitmap (payload checksum resummed): a page bit past the
+         * block's 5 pages, or the bit of page 2 moved to zero page 3 */
+        uint8_t *c;
+        free(b.p);
+        b = build(1, 65536, F_ZP);
+        c = chunk_at(&b, find_entry(&b, CKF_T_MEMBLK, CKF_C_ZPAGES));
+        if (name[7] == 'p') c[CKF_CHUNK_HDR_SIZE] |= 0x20;
+        else c[CKF_CHUNK_HDR_SIZE] ^= 0x0c;
+        reseal_chunk(c, 1);
     } else if (!strcmp(name, "zstd_raw_len_lie.ckf")) {
         /* header and index agree on a raw length one byte short of the frame's */
         long i;
@@ -319,6 +336,9 @@ static const struct gcase cases[] = {
     { "valid_parent.ckf", 0, 1 },
     { "valid_child.ckf", 0, 1 },
     { "valid_unknown_noncritical.ckf", 0, 0 },
+    { "valid_zpages.ckf", 0, 1 },
+    { "zpages_past_end.ckf", CKF_E_DECOMPRESS, 1 },
+    { "zpages_moved.ckf", CKF_E_CONTENT_HASH, 1 },
     { "unknown_critical.ckf", CKF_E_UNKNOWN_CRITICAL, 0 },
     { "memblk_overlap.ckf", CKF_E_BAD_INDEX, 0 },
     { "bad_magic.ckf", CKF_E_BAD_MAGIC, 0 },
