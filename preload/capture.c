@@ -1077,6 +1077,24 @@ static int write_threads(ckf_writer *w, int gen)
     size_t cap = (size_t)n * CKC_MAX_FRAMES * 300 + 4096, used = 0;
     char *btbuf = arena_alloc(NULL, cap);
     if (btbuf && !getenv_flag_nobt()) {
+        /* The unwinder runs in a fork of this process, whose cost is copying
+         * the page tables: leave out large anonymous mappings that hold no
+         * thread's stack or context (the program's data arrays: the unwinder
+         * reads stacks, libraries and the loader's lists).  At worst a
+         * backtrace is missing, never the checkpoint. */
+        for (int i = 0; i < nvmas; i++) {
+            const struct vma *m = &vmas[i];
+            if (m->v.end - m->v.start < (64ull << 20) || (m->v.flags & (CKC_VMA_FILE | CKC_VMA_STACK)))
+                continue;
+            int used_by_thread = 0;
+            for (int k = 0; k < n && !used_by_thread; k++) {
+                const ucontext_t *uc = bt[k].uc;
+                uint64_t sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+                used_by_thread = ((uint64_t)uc >= m->v.start && (uint64_t)uc < m->v.end) ||
+                                 (sp >= m->v.start && sp < m->v.end);
+            }
+            if (!used_by_thread) ck_sys3(SYS_madvise, m->v.start, m->v.end - m->v.start, MADV_DONTFORK);
+        }
         ck_backtraces(bt, n, btbuf, cap, &used);
         /* parse: u32 k, u32 nframes, frames...; stop at the first incomplete one */
         size_t off = 0;

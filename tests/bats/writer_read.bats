@@ -86,3 +86,12 @@ read_mode() { cat "$WORK"/r*.err 2>/dev/null | sed -n 's/.*writer: reads memory 
     echo "# zpages blocks: $n"
     [ "$n" -ge 8 ]
 }
+
+# Thread backtraces are unwound in a fork of the writer that leaves out large
+# data mappings: a program with a 256 MiB array still gets symbolized frames.
+@test "backtraces of a program with a large array name its functions" {
+    ck_roundtrip "$WORK" bigmem "$PROGS/bigmem" "$(ck_pick 256 512)" 1
+    "$CKPT_BUILD/bin/ckpt" inspect "$CK_CKPT" > "$WORK/inspect.txt"
+    grep -A12 '^threads' "$WORK/inspect.txt" | sed 's/^/# /'
+    grep -q '^    #[0-9].* main+0x' "$WORK/inspect.txt"
+}
