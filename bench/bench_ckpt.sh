@@ -25,6 +25,7 @@
 #   size      checkpoint file / resident memory
 #   restore   ckpt-restore until the program runs again (it exits at once)
 #   read      `ckpt verify` of the file: read + checksum + decompress it all
+#             (restore and read: best of 3 alternating runs)
 # Prints one markdown section.
 set -u
 B=$CKPT_BUILD/bench/bench_ckpt
@@ -118,11 +119,16 @@ for size in $SIZES; do
             pause=$(awk -v p="${PAUSE:-0}" 'BEGIN { printf "%.1f", p / 1000 }')
             fsize=$(stat -c %s "$FILE" 2>/dev/null || echo 0)
             pct=$(awk -v f="$fsize" -v s="$size" 'BEGIN { printf "%.1f", 100 * f / (s * 1048576) }')
-            t0=$(now_ms); "$TOOL" verify "$FILE" > /dev/null; t1=$(now_ms)
-            read_ms=$((t1 - t0))
-            t0=$(now_ms); "$REST" "$FILE" > "$W/rout" 2>/dev/null; t1=$(now_ms)
-            rest_ms=$((t1 - t0))
-            grep -q restored "$W/rout" || rest_ms="fail"
+            # best of 3, alternating: first touch of fresh memory on a VM
+            # varies by seconds between runs (the host backs it anew)
+            read_ms=""; rest_ms=""
+            for _ in 1 2 3; do
+                t0=$(now_ms); "$TOOL" verify "$FILE" > /dev/null; t1=$(now_ms)
+                [ -z "$read_ms" ] || [ $((t1 - t0)) -lt "$read_ms" ] && read_ms=$((t1 - t0))
+                t0=$(now_ms); "$REST" "$FILE" > "$W/rout" 2>/dev/null; t1=$(now_ms)
+                grep -q restored "$W/rout" || { rest_ms="fail"; break; }
+                [ -z "$rest_ms" ] || [ $((t1 - t0)) -lt "$rest_ms" ] && rest_ms=$((t1 - t0))
+            done
             echo "| $((size / 1024)) GiB | $write | $th | $cap | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $cap_ms | $mc | $(ratio "$extra" "$mc") | $(ratio "$cap_ms" "$mc") | ${CKMS:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
           done
         done
