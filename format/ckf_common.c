@@ -356,7 +356,7 @@ static int encode_zpages(ckf_cctx *c, const uint8_t *data, size_t len, ckf_chunk
     if (c->pages_cap < nz * CKF_ZP_PAGE) {
         ckf_i_free(&c->a, c->pages);
         c->pages_cap = 0;
-        if (!(c->pages = ckf_i_alloc(&c->a, len))) return -CKF_E_NOMEM;
+        if (!(c->pages = ckf_i_alloc(&c->a, len))) return 0;   /* plain ZSTD then */
         c->pages_cap = len;
     }
     /* gather runs of non-zero pages */
