@@ -43,6 +43,8 @@ top3() {
     awk -v m="$1" '{ print $1 - m }' "$W/steps" | sort -rn | head -3 |
         awk '{ if ($1 > 0) s += $1 } END { printf "%.0f", s }'
 }
+# keep_min VAR MS - VAR becomes MS if it is empty or larger
+keep_min() { local -n v=$1; if [ -z "$v" ] || [ "$2" -lt "$v" ]; then v=$2; fi; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 # run_once SIZE WRITE THREADS STEPS CKPT_AT_MS [CAPTURE] -> sets T_TOTAL PAUSE CKMS FILE
@@ -93,7 +95,7 @@ for size in $SIZES; do
     zstd_ms=""; IDLE_CK[$size]=""
     for _ in 1 2 3; do
         t0=$(now_ms); zstd -q -1 -T2 -c "$W/nonzero" > /dev/null; t1=$(now_ms)
-        [ -z "$zstd_ms" ] || [ $((t1 - t0)) -lt "$zstd_ms" ] && zstd_ms=$((t1 - t0))
+        keep_min zstd_ms $((t1 - t0))
         IDLE_SLEEP_MS=50 run_once "$size" none 1 $((60 + 40 * size / 1024)) 150 fork
         if [ -n "${CKMS:-}" ] && { [ -z "${IDLE_CK[$size]}" ] || [ "$CKMS" -lt "${IDLE_CK[$size]}" ]; }; then
             IDLE_CK[$size]=$CKMS
@@ -132,10 +134,10 @@ for size in $SIZES; do
             read_ms=""; rest_ms=""
             for _ in 1 2 3; do
                 t0=$(now_ms); "$TOOL" verify "$FILE" > /dev/null; t1=$(now_ms)
-                [ -z "$read_ms" ] || [ $((t1 - t0)) -lt "$read_ms" ] && read_ms=$((t1 - t0))
+                keep_min read_ms $((t1 - t0))
                 t0=$(now_ms); "$REST" "$FILE" > "$W/rout" 2>/dev/null; t1=$(now_ms)
                 grep -q restored "$W/rout" || { rest_ms="fail"; break; }
-                [ -z "$rest_ms" ] || [ $((t1 - t0)) -lt "$rest_ms" ] && rest_ms=$((t1 - t0))
+                keep_min rest_ms $((t1 - t0))
             done
             echo "| $((size / 1024)) GiB | $write | $th | $cap | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $cap_ms | $mc | $(ratio "$extra" "$mc") | $(ratio "$cap_ms" "$mc") | ${CKMS:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
           done

@@ -515,6 +515,9 @@ static int read_chunk(ckf_reader *r, const ckf_index_entry *e, ckf_chunk_header 
     return 0;
 }
 
+/* Codecs whose payload carries payload_checksum (FORMAT.md §9.1). */
+static int checksummed(uint8_t codec) { return codec == CKF_C_ZSTD || codec == CKF_C_ZPAGES; }
+
 /* Codec ZPAGES: decompresses the non-zero pages to the front of out, then
  * moves each to its place, last first (a page only moves up), zeroing the
  * pages between them. */
@@ -552,10 +555,18 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const
     int rc;
 
     /* verifying a payload that must be decoded, or read, first */
-    if (!out && (h->codec == CKF_C_ZSTD || h->codec == CKF_C_ZPAGES ||
-                 (h->codec == CKF_C_STORED && !pl))) {
+    if (!out && (checksummed(h->codec) || (h->codec == CKF_C_STORED && !pl))) {
         if ((rc = grow(r, &r->blk, &r->bcap, raw))) return rc;
         out = r->blk;
+    }
+    /* a compressed payload: in memory, and its checksum right, before decoding */
+    if (checksummed(h->codec)) {
+        if (!pl) {
+            if ((rc = grow(r, &r->scratch, &r->scap, st))) return rc;
+            if ((rc = rd(r, off, r->scratch, st))) return rc;
+            pl = r->scratch;
+        }
+        if (ckf_hash64(pl, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
     }
     switch (h->codec) {
     case CKF_C_STORED:
@@ -566,12 +577,6 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const
         break;
     case CKF_C_ZSTD: {
         size_t n;
-        if (!pl) {
-            if ((rc = grow(r, &r->scratch, &r->scap, st))) return rc;
-            if ((rc = rd(r, off, r->scratch, st))) return rc;
-            pl = r->scratch;
-        }
-        if (ckf_hash64(pl, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
         if (!r->dctx && !(r->dctx = ZSTD_createDCtx_advanced(ckf_i_zmem(&r->a))))
             return -CKF_E_NOMEM;
         n = ZSTD_decompressDCtx(r->dctx, out, raw, pl, st);
@@ -579,12 +584,6 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const
         break;
     }
     case CKF_C_ZPAGES:
-        if (!pl) {
-            if ((rc = grow(r, &r->scratch, &r->scap, st))) return rc;
-            if ((rc = rd(r, off, r->scratch, st))) return rc;
-            pl = r->scratch;
-        }
-        if (ckf_hash64(pl, st) != h->payload_checksum) return -CKF_E_PAYLOAD_CHECKSUM;
         if ((rc = decode_zpages(r, pl, st, out, raw))) return rc;
         break;
     case CKF_C_ZERO: {
@@ -605,8 +604,8 @@ static long decode(ckf_reader *r, const ckf_chunk_header *h, uint64_t off, const
 }
 
 /* out == NULL: verify only.  A STORED chunk read into the caller's buffer is
- * read straight into it; one to verify, and every ZSTD chunk, is read with its
- * header in a single call. */
+ * read straight into it; one to verify, and every compressed chunk, is read
+ * with its header in a single call. */
 static long read_at(ckf_reader *r, size_t i, void *out, size_t outcap, int depth)
 {
     const ckf_index_entry *e;
@@ -617,8 +616,7 @@ static long read_at(ckf_reader *r, size_t i, void *out, size_t outcap, int depth
     if (i >= r->n) return -CKF_E_NOT_FOUND;
     e = &r->ents[i];
     if (outcap < e->raw_len) return -CKF_E_INVAL;
-    if (e->codec == CKF_C_ZSTD || e->codec == CKF_C_ZPAGES ||
-        (e->codec == CKF_C_STORED && (!out || r->mem)))
+    if (checksummed(e->codec) || (e->codec == CKF_C_STORED && (!out || r->mem)))
         rc = read_chunk(r, e, &h, &pl);
     else
         rc = ckf_reader_chunk_header(r, i, &h);

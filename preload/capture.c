@@ -845,6 +845,15 @@ static void choose_read_mode(int pagemap)
                  (unsigned long)(t[0] / 1000), (unsigned long)(t[1] / 1000));
 }
 
+/* A thread of the writer (shares its memory, descriptors and signal table)
+ * running fn(arg) on a stack from the arena.  Its tid, or -errno. */
+static long writer_thread(int (*fn)(void *), void *arg, size_t stack_size)
+{
+    char *stack = arena_alloc(NULL, stack_size);
+    if (!stack) return -ENOMEM;
+    return ck_clone_thread(0x50f00 /* VM FS FILES SIGHAND THREAD SYSVSEM */, stack + stack_size, fn, arg);
+}
+
 static int start_workers(int n, int level)
 {
     out_cap = ckf_block_bound(CKF_DEFAULT_BLOCK);
@@ -869,11 +878,7 @@ static int start_workers(int n, int level)
     nworkers = 0;
     for (int i = 0; i < n && i < CK_MAX_WORKERS; i++) {
         if (ckf_cctx_new(&wcctx[i], level, &arena_allocator) < 0) break;
-        char *stack = arena_alloc(NULL, 256 * 1024);
-        if (!stack) break;
-        long t = ck_clone_thread(0x50f00 /* VM FS FILES SIGHAND THREAD SYSVSEM */,
-                                 stack + 256 * 1024, worker_main, (void *)(long)i);
-        if (t < 0) break;
+        if (writer_thread(worker_main, (void *)(long)i, 256 * 1024) < 0) break;
         nworkers++;
     }
     return 0;
@@ -1412,19 +1417,14 @@ static void wsink_init(struct wsink *w, int fd)
     long a = ck_sys6(SYS_mmap, 0, (long)WSINK_DBUF * WSINK_NBUF, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (a < 0 && a > -4096) return;
-    char *stack = arena_alloc(NULL, 64 * 1024);
-    if (!stack || ck_sys3(SYS_fcntl, fd, F_SETFL, fl | O_DIRECT) < 0) {
-        ck_sys2(SYS_munmap, a, (long)WSINK_DBUF * WSINK_NBUF);
-        return;
-    }
     for (int i = 0; i < WSINK_NBUF; i++) w->dbuf[i] = (char *)a + (size_t)i * WSINK_DBUF;
-    w->direct = 1;
-    if (ck_clone_thread(0x50f00 /* VM FS FILES SIGHAND THREAD SYSVSEM */, stack + 64 * 1024,
-                        wsink_io_main, w) < 0) {
+    if (ck_sys3(SYS_fcntl, fd, F_SETFL, fl | O_DIRECT) == 0) {
+        w->direct = 1;
+        if (writer_thread(wsink_io_main, w, 64 * 1024) >= 0) return;
         wsink_buffered(w);
-        ck_sys2(SYS_munmap, a, (long)WSINK_DBUF * WSINK_NBUF);
-        memset(w->dbuf, 0, sizeof w->dbuf);
     }
+    ck_sys2(SYS_munmap, a, (long)WSINK_DBUF * WSINK_NBUF);
+    memset(w->dbuf, 0, sizeof w->dbuf);
 }
 
 /* Waits for the I/O thread, then writes what the last buffer holds: its
