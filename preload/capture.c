@@ -316,6 +316,56 @@ struct vma {
 static struct vma *vmas;
 static int nvmas;
 
+/* The writer's own arena and stack, and the staging area, are not part of
+ * the program.  The kernel merges a new anonymous mapping with an adjacent
+ * one of the same flags: the writer's stack (mapped by the program just
+ * before the fork) or arena may share one line of the maps with a mapping of
+ * the program, such as a thread's malloc arena.  So only the writer's own
+ * ranges are cut out of a line, never the whole line.  m is the last entry of
+ * vmas, with room for NOWN more after it; returns how many entries it became
+ * (0 to NOWN + 1), in address order from m on. */
+#define NOWN 4
+static int drop_own(struct vma *m)
+{
+    const uint64_t own[NOWN][2] = {
+        { (uint64_t)arena, (uint64_t)arena_end }, { ck.wstack, ck.wstack + ck.wstack_len },
+        { ck_stg.base, ck_stg.base + ck_stg.cap }, { ck_stg.idx_base, ck_stg.idx_base + ck_stg.idx_cap },
+    };
+    uint64_t r[NOWN + 1][2] = { { m->v.start, m->v.end } };
+    int nr = 1;
+    for (int i = 0; i < NOWN; i++) {
+        uint64_t a = own[i][0], b = own[i][1];
+        if (a >= b) continue;
+        for (int k = 0; k < nr; k++) {
+            if (r[k][1] <= a || r[k][0] >= b) continue;
+            uint64_t lo = r[k][0], hi = r[k][1];
+            if (lo < a && hi > b) {                 /* both sides remain: split */
+                memmove(r[k + 2], r[k + 1], sizeof r[0] * (size_t)(nr - k - 1));
+                r[k][1] = a;
+                r[k + 1][0] = b; r[k + 1][1] = hi;
+                nr++;
+                k++;
+            } else if (lo < a) {
+                r[k][1] = a;
+            } else if (hi > b) {
+                r[k][0] = b;
+            } else {                                /* all of it is the writer's */
+                memmove(r[k], r[k + 1], sizeof r[0] * (size_t)(nr - k - 1));
+                nr--;
+                k--;
+            }
+        }
+    }
+    struct vma line = *m;
+    for (int k = 0; k < nr; k++) {
+        m[k] = line;
+        m[k].v.start = r[k][0];
+        m[k].v.end = r[k][1];
+        if (line.v.flags & CKC_VMA_FILE) m[k].v.pgoff += r[k][0] - line.v.start;
+    }
+    return nr;
+}
+
 static int parse_maps(void)
 {
     size_t cap = 1 << 20;
@@ -331,7 +381,8 @@ static int parse_maps(void)
     }
     int lines = 0;
     for (long i = 0; i < n; i++) lines += buf[i] == '\n';
-    vmas = arena_alloc(NULL, sizeof(struct vma) * (size_t)(lines + 1));
+    /* each of the writer's own ranges can split one line in two (drop_own) */
+    vmas = arena_alloc(NULL, sizeof(struct vma) * (size_t)(lines + 1 + NOWN));
     if (!vmas) return -ENOMEM;
     nvmas = 0;
     for (const char *s = buf; *s;) {
@@ -387,12 +438,7 @@ static int parse_maps(void)
             f |= CKC_VMA_FILE;
         }
         m->v.flags = f;
-        /* the writer's own arena and stack are not part of the program */
-        if (m->v.start < (uint64_t)arena_end && m->v.end > (uint64_t)arena) continue;
-        if (m->v.start < ck.wstack + ck.wstack_len && m->v.end > ck.wstack) continue;
-        if (m->v.start < ck_stg.base + ck_stg.cap && m->v.end > ck_stg.base) continue;
-        if (m->v.start < ck_stg.idx_base + ck_stg.idx_cap && m->v.end > ck_stg.idx_base) continue;
-        nvmas++;
+        nvmas += drop_own(m);
     }
     return nvmas;
 }

@@ -103,6 +103,10 @@ prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
     ck_roundtrip "$WORK" sparse "$PROGS/sparse" "$(ck_pick 128 512)" "$(ck_pick 40 100)"
 }
 
+@test "neighbour: memory the kernel merged with the writer's stack mapping is kept" {
+    ck_roundtrip "$WORK" neighbour "$PROGS/neighbour" "$(ck_pick 60 150)"
+}
+
 @test "stackgrow: the main stack grows deeper after restore" {
     ck_roundtrip "$WORK" stackgrow "$PROGS/stackgrow" "$(ck_pick 40 100)"
     grep -q 'frames=ok' "$WORK/ref.out"
