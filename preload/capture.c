@@ -476,61 +476,6 @@ static int merge_staged(void)
 
 static int submit_from(ckf_writer *w, uint64_t addr, size_t len, const void *src, int copy);
 static void fetch(void *dst, const void *src, size_t len);
-static char *win;   /* one block window, in the arena */
-static int staged_ready;
-static void staged_win_reset(void) { win = NULL; staged_ready = 0; }
-
-/* Contents of a staged mapping: one job per block window, zeros between runs. */
-static int save_staged(ckf_writer *w, struct vma *m)
-{
-    const struct ck_stg_vma *sv = &ck_stg.vmas[m->staged - 1];
-    const struct ck_run *runs = ck_stg.runs + sv->run0;
-    const uint64_t bs = CKF_DEFAULT_BLOCK;
-    if (!staged_ready) {
-        /* write-protect capture: the copier may still be filling the area */
-        int r = ck_staging_wait();
-        if (r < 0) {
-            ck_err("checkpoint %u lost: %s", ck.seq, r == -ESRCH ? "the program ended during the copy" :
-                   "the program unmapped or discarded memory before it was copied");
-            ck_sys1(SYS_exit_group, 2);
-        }
-        staged_ready = 1;
-    }
-    if (!win && !(win = arena_alloc(NULL, bs))) return -ENOMEM;
-    int k = 0;
-    while (k < sv->nruns) {
-        uint64_t ws = runs[k].addr / bs * bs, we = ws + bs;
-        uint64_t lo = runs[k].addr, hi = lo;
-        int k0 = k;
-        /* runs inside [ws, we) (a run may cross the window end: split it) */
-        while (k < sv->nruns && runs[k].addr < we) {
-            uint64_t e = runs[k].addr + runs[k].len;
-            hi = e < we ? e : we;
-            if (e > we) break;
-            k++;
-        }
-        memset(win, 0, (size_t)(hi - lo));
-        for (int i = k0; i <= k && i < sv->nruns; i++) {
-            uint64_t a = runs[i].addr, e = runs[i].addr + runs[i].len;
-            if (a >= hi) break;
-            uint64_t ca = a < lo ? lo : a, ce = e > hi ? hi : e;
-            if (ce > ca) fetch(win + (ca - lo), (const char *)ck_stg.base + runs[i].off + (ca - a), ce - ca);
-        }
-        m->v.stored_bytes += hi - lo;
-        int r = submit_from(w, lo, (size_t)(hi - lo), win, 1);
-        if (r < 0) return r;
-        if (k < sv->nruns && runs[k].addr < we) {
-            /* the run crosses into the next window: continue with its tail */
-            struct ck_run *mut = (struct ck_run *)&runs[k];
-            uint64_t cut = we - mut->addr;
-            mut->addr += cut;
-            mut->off += cut;
-            mut->len -= cut;
-        }
-    }
-    return 0;
-}
-
 /* ---- file identities -------------------------------------------------------------- */
 
 static ckc_fileid *fids;
@@ -780,6 +725,88 @@ static int submit_from(ckf_writer *w, uint64_t addr, size_t len, const void *src
 static int submit(ckf_writer *w, uint64_t addr, size_t len, int copy)
 {
     return submit_from(w, addr, len, NULL, copy);
+}
+
+static int staged_ready;
+static void staged_win_reset(void) { staged_ready = 0; }
+
+/* Contents of a staged mapping: one job per block window.  The staging area
+ * holds a snapshot that nothing changes any more, so a window whose runs lie
+ * back to back in it is compressed where it is; a window with holes (pages
+ * that were not present) is put together in the job's buffer, zeros between
+ * the runs. */
+static int save_staged(ckf_writer *w, struct vma *m)
+{
+    const struct ck_stg_vma *sv = &ck_stg.vmas[m->staged - 1];
+    const struct ck_run *runs = ck_stg.runs + sv->run0;
+    const uint64_t bs = CKF_DEFAULT_BLOCK;
+    const char *base = (const char *)ck_stg.base;
+    if (!staged_ready) {
+        /* write-protect capture: the copier may still be filling the area */
+        int r = ck_staging_wait();
+        if (r < 0) {
+            ck_err("checkpoint %u lost: %s", ck.seq, r == -ESRCH ? "the program ended during the copy" :
+                   "the program unmapped or discarded memory before it was copied");
+            ck_sys1(SYS_exit_group, 2);
+        }
+        staged_ready = 1;
+        /* The fork did not map the shared staging area into this process:
+         * one call maps what it holds, instead of a page fault per page
+         * (several us each on some virtual machines).  Best effort: on an
+         * older kernel the pages fault in as they are read. */
+        uint64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
+        uint64_t len = (ck_stg.used + PAGE - 1) / PAGE * PAGE;
+        if (len && ck_sys3(SYS_madvise, (long)ck_stg.base, (long)len, 22 /* MADV_POPULATE_READ */) == 0)
+            ck_debug("writer: staging area (%lu MiB) mapped in %lu ms", (unsigned long)(len >> 20),
+                     (unsigned long)((ck_now_ns(CLOCK_MONOTONIC) - t0) / 1000000));
+    }
+    int k = 0;
+    while (k < sv->nruns) {
+        uint64_t ws = runs[k].addr / bs * bs, we = ws + bs;
+        uint64_t lo = runs[k].addr, hi = lo;
+        int k0 = k, contig = 1;
+        /* runs inside [ws, we) (a run may cross the window end: split it) */
+        while (k < sv->nruns && runs[k].addr < we) {
+            uint64_t e = runs[k].addr + runs[k].len;
+            if (k > k0 && (runs[k].addr != runs[k - 1].addr + runs[k - 1].len ||
+                           runs[k].off != runs[k - 1].off + runs[k - 1].len))
+                contig = 0;
+            hi = e < we ? e : we;
+            if (e > we) break;
+            k++;
+        }
+        m->v.stored_bytes += hi - lo;
+        int r;
+        if (contig) {
+            r = submit_from(w, lo, (size_t)(hi - lo), base + runs[k0].off, 0);
+        } else {
+            struct job *j = job_slot(w, &r);
+            if (!j) return r;
+            memset(j->copy, 0, (size_t)(hi - lo));
+            for (int i = k0; i <= k && i < sv->nruns; i++) {
+                uint64_t a = runs[i].addr, e = runs[i].addr + runs[i].len;
+                if (a >= hi) break;
+                uint64_t ca = a < lo ? lo : a, ce = e > hi ? hi : e;
+                if (ce > ca) memcpy(j->copy + (ca - lo), base + runs[i].off + (ca - a), ce - ca);
+            }
+            j->addr = lo;
+            j->len = (size_t)(hi - lo);
+            j->data = j->copy;
+            j->vma = NULL;
+            j->empty = 0;
+            r = publish(w, j);
+        }
+        if (r < 0) return r;
+        if (k < sv->nruns && runs[k].addr < we) {
+            /* the run crosses into the next window: continue with its tail */
+            struct ck_run *mut = (struct ck_run *)&runs[k];
+            uint64_t cut = we - mut->addr;
+            mut->addr += cut;
+            mut->off += cut;
+            mut->len -= cut;
+        }
+    }
+    return 0;
 }
 
 /* Anonymous memory: the present span [lo, hi) of a window (pm: its pagemap

@@ -28,7 +28,8 @@ struct ck_staging {
     struct ck_run *runs;
     unsigned char *rstate;       /* per run: 0 protected, 1 copied */
     int pmfd;                    /* /proc/self/pagemap while staging, else -1 */
-    uint64_t base, cap;          /* staging area (MAP_SHARED) */
+    uint64_t base, cap;          /* staging area */
+    int huge;                    /* it is private, in huge pages (copy capture) */
     uint64_t idx_base, idx_cap;  /* runs, then the vma table at its end */
     uint64_t used;
     int nruns, nvmas;

@@ -101,6 +101,21 @@ ck_wait_latest() {
     done
 }
 
+# ck_wait_ckpt DIR PID - waits for DIR/latest after a trigger sent to PID and
+# prints it.  1: none within CK_TIMEOUT; 2: PID ended and none came within
+# 5 s after (the program exited before the checkpoint began: nothing to test).
+ck_wait_ckpt() {
+    local d=$1 pid=$2 limit=$(( $(ck_now_ms) + CK_TIMEOUT * 1000 )) t dead=""
+    while :; do
+        t=$(ck_latest "$d")
+        if [ -n "$t" ]; then echo "$t"; return 0; fi
+        if [ -z "$dead" ] && ! ck_alive "$pid"; then dead=$(ck_now_ms); fi
+        [ -n "$dead" ] && [ $(( $(ck_now_ms) - dead )) -gt 5000 ] && return 2
+        [ "$(ck_now_ms)" -lt "$limit" ] || return 1
+        sleep 0.02
+    done
+}
+
 # ck_wait_pid PID [TIMEOUT_S] - waits for a background child of this shell;
 # sets CK_RC to its exit status.  On timeout kills it (-9) and returns 1.
 ck_wait_pid() {
@@ -257,22 +272,33 @@ ck_checkpoint_run() {
             ck_alive "$CK_PID" || { end=$(( $(ck_now_ms) - t0 )); break; }
             sleep 0.01
         done
+        local rc=0
         if [ -z "$end" ] && ck_alive "$CK_PID" && kill -USR1 "$CK_PID" 2>/dev/null; then
-            break
+            CK_CKPT=$(ck_wait_ckpt "$work/$name.ck" "$CK_PID") && break
+            rc=$?
+            local st=0
+            kill -9 "$CK_PID" 2>/dev/null || true; { wait "$CK_PID"; } 2>/dev/null || st=$?
+            if [ "$rc" = 2 ] && [ "$st" != "${CK_REF_RC:-0}" ]; then
+                ck_show "$work/$name.err"
+                ck_fail "$name: program exited with status $st after SIGUSR1 at ${delay} ms (reference: ${CK_REF_RC:-0}), no checkpoint"
+                return 1
+            fi
+            if [ "$rc" = 1 ]; then
+                ck_show "$work/$name.err"
+                ck_fail "$name: no $name.ck/latest ${CK_TIMEOUT}s after SIGUSR1 at ${delay} ms"
+                return 1
+            fi
+            end=$delay
+            echo "# $name: program ended right after the trigger at ${delay} ms and no checkpoint followed; retrying earlier"
+        else
+            { wait "$CK_PID"; } 2>/dev/null || true
+            [ -n "$end" ] || end=$delay
+            echo "# $name: program finished after ${end} ms, before the trigger at ${delay} ms (the machine is faster or less loaded than during the reference); retrying earlier"
         fi
-        { wait "$CK_PID"; } 2>/dev/null || true
-        [ -n "$end" ] || end=$delay
-        echo "# $name: program finished after ${end} ms, before the trigger at ${delay} ms (the machine is faster or less loaded than during the reference); retrying earlier"
         [ "$try" = 4 ] && { ck_fail "$name: program always finished before the trigger"; return 1; }
         delay=$(ck_random_moment "$end")
     done
     CK_MOMENT=$delay
-    if ! CK_CKPT=$(ck_wait_latest "$work/$name.ck" "" "$CK_TIMEOUT"); then
-        kill -9 "$CK_PID" 2>/dev/null || true; { wait "$CK_PID"; } 2>/dev/null || true
-        ck_show "$work/$name.err"
-        ck_fail "$name: no $name.ck/latest ${CK_TIMEOUT}s after SIGUSR1 at ${delay} ms"
-        return 1
-    fi
     if ! ck_alive "$CK_PID"; then
         echo "# $name: program had already finished when the checkpoint became durable"
     fi
