@@ -11,8 +11,12 @@
 # the middle.  Measured in the same run:
 #   fork      first fork() of the same process shape after it wrote its memory
 #   pause     how long libckpt stopped the program (its own log line)
-#   extra     added runtime of the whole run with one checkpoint vs without
-#             (the capture and the writer's compression competing for the machine)
+#   extra     runtime the checkpoint added (the pause, the capture, the writer
+#             competing for cores and memory bandwidth): the steps from the
+#             trigger until the file is durable (plus 3 steps) beyond the
+#             run's median step, less the same window of a run without the
+#             checkpoint; median of BENCH_REPS (3) alternating pairs for the
+#             write-everything rows at 1 GiB (see window_sum)
 #   (every run, with or without the measured checkpoint, first takes one warm-up
 #   checkpoint, BENCH_WARMUP=1, before its measured steps: the staging area of
 #   copy and wp capture is then in place, as in a periodically checkpointed run)
@@ -21,6 +25,8 @@
 #             same for the run without the measured checkpoint
 #   memcpy    one memcpy of the resident memory
 #   ckpt      trigger -> durable file (libckpt's log line)
+#   writer cpu  CPU time of the writer process (user + sys): what the
+#             checkpoint takes from a program that keeps every core busy
 #   zstd -T2  `zstd -1 -T2` of the non-zero pages of the same memory (best of 3)
 #   size      checkpoint file / resident memory
 #   restore   ckpt-restore until the program runs again (it exits at once)
@@ -43,6 +49,28 @@ top3() {
     awk -v m="$1" '{ print $1 - m }' "$W/steps" | sort -rn | head -3 |
         awk '{ if ($1 > 0) s += $1 } END { printf "%.0f", s }'
 }
+# window_sum TRIG_MS CKPT_MS - the steps of the last run from TRIG_MS until
+# 3 median steps (at least 200 ms) after CKPT_MS more (or the end of the
+# run), each less the median step of that run, summed (ms).  The runs
+# without the measured checkpoint are summed over the same window, and what
+# the checkpoint added ("extra") is the difference of the medians of the two
+# sums over BENCH_REPS alternating pairs (the steps of this machine's
+# programs jump by 40-120 ms every half second or so, with or without a
+# checkpoint: single runs, or two whole-run totals, differ by more than the
+# effect measured).
+window_sum() {
+    local med
+    med=$(cut -d' ' -f1 "$W/steps_at" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] + 0 }')
+    awk -v t0="$1" -v ck="$2" -v med="$med" '
+        BEGIN { m = 3 * med; if (m < 200) m = 200 }
+        { d[NR] = $1; e[NR] = $2 }
+        END {
+            t1 = ck > 0 ? t0 + ck + m : e[NR] + 1
+            for (i = 1; i <= NR; i++) if (e[i] >= t0 && e[i] - d[i] <= t1) x += d[i] - med
+            printf "%.0f", x
+        }' "$W/steps_at"
+}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] + 0 }'; }
 # keep_min VAR MS - VAR becomes MS if it is empty or larger
 keep_min() { local -n v=$1; if [ -z "$v" ] || [ "$2" -lt "$v" ]; then v=$2; fi; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -50,32 +78,38 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # run_once SIZE WRITE THREADS STEPS CKPT_AT_MS [CAPTURE] -> sets T_TOTAL PAUSE CKMS FILE
 run_once() {
     local size=$1 write=$2 th=$3 steps=$4 at=$5 cap=${6:-fork}
-    rm -rf "$W/ck" "$W/ready" "$W/out" "$W/err"
+    local ckd=$W/ck${NOTRIG:+-base}
+    rm -rf "$ckd" "$W/ready" "$W/out" "$W/err"
     local sl=0
     [ "$write" = sparse ] && sl=5
     [ -n "${IDLE_SLEEP_MS:-}" ] && sl=$IDLE_SLEEP_MS
-    CKPT_CAPTURE=$cap CKPT_DIR=$W/ck CKPT_LOG=debug LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl BENCH_WARMUP=1 \
+    CKPT_CAPTURE=$cap CKPT_DIR=$ckd CKPT_LOG=debug LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl BENCH_WARMUP=1 \
         "$B" run "$size" mixed "$th" "$steps" "$write" "$W/ready" > "$W/out" 2> "$W/err" &
     local pid=$!
     while [ ! -f "$W/ready" ]; do sleep 0.01; done
     if [ "$at" -gt 0 ]; then
         sleep "$(awk -v m="$at" 'BEGIN { printf "%.3f", m / 1000 }')"
-        kill -USR1 $pid
+        TRIG_MS=$(now_ms)
+        [ -n "${NOTRIG:-}" ] || kill -USR1 $pid
     fi
     wait $pid
     # the writer may still be finishing when a short run ends
     for _ in $(seq 600); do
-        [ "$at" = 0 ] && break
+        [ "$at" = 0 ] || [ -n "${NOTRIG:-}" ] && break
         [ "$(grep -c 'checkpoint 2 written: total [0-9]* ms\|checkpoint 2 failed' "$W/err" 2>/dev/null)" -ge 1 ] && break
         sleep 0.05
     done
     T_TOTAL=$(awk '/^total/ { print $2 }' "$W/out")
     awk '$1 == "step" { print $3 }' "$W/out" > "$W/steps"
+    awk '$1 == "step" { print $3, $4 }' "$W/out" > "$W/steps_at"
     # checkpoint 1 is the warm-up (BENCH_WARMUP) taken before the measured steps
     PAUSE=$(sed -n 's/.*checkpoint 2: program paused \([0-9]*\) us.*/\1/p' "$W/err" | head -1)
     CKMS=$(sed -n 's/.*checkpoint 2 written: total \([0-9]*\) ms.*/\1/p' "$W/err" | head -1)
     STG_MS=$(sed -n 's/.*staging ready in \([0-9]*\) ms.*/\1/p' "$W/err" | head -1)
-    FILE=$(readlink -f "$W/ck/latest" 2>/dev/null)
+    FILE=$(readlink -f "$ckd/latest" 2>/dev/null)
+    # the measured checkpoint's writer (the last one): CPU time, user + sys
+    WCPU=$(grep -h "writer: start" "$W/err" | tail -1 | sed -n 's/.*cpu user \([0-9]*\) ms, sys \([0-9]*\) ms.*/\1 \2/p' |
+           awk '{ print $1 + $2 }')
 }
 
 echo "## Checkpoint cost (pause, slowdown, write, size, restore)"
@@ -84,8 +118,8 @@ echo "Machine: ${BENCH_MACHINE:-$(nproc) cores}. Memory shape: mixed (75 % zero 
 echo "25 % simulation-like doubles, all resident). zstd level 1, writer on 2 cores."
 echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
-echo "| size | write | threads | capture | fork ms | pause ms | pause/fork | extra ms | capture ms | memcpy ms | extra/memcpy | capture/memcpy | ckpt ms | zstd -T2 ms | ckpt/zstd | size % | restore ms | read ms | restore/read |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| size | write | threads | capture | fork ms | pause ms | pause/fork | extra ms | capture ms | memcpy ms | extra/memcpy | capture/memcpy | ckpt ms | writer cpu ms | zstd -T2 ms | ckpt/zstd | size % | restore ms | read ms | restore/read |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for size in $SIZES; do
     "$B" dump "$size" mixed 1 "$W/nonzero" >/dev/null
     sync
@@ -114,18 +148,27 @@ for size in $SIZES; do
           [ "$size" -gt 1024 ] && caps=${BENCH_CAPTURES_LARGE:-fork copy}
           for cap in $caps; do
             [ "$write" = sparse ] && [ "$cap" = copy ] && continue
-            # the same run without the measured checkpoint (same warm-up)
-            run_once "$size" "$write" "$th" "$steps" 0 "$cap"
-            base=$T_TOTAL
-            med=$(sort -n "$W/steps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
-            top0=$(top3 "$med")
-            run_once "$size" "$write" "$th" "$steps" 150 "$cap"
-            with=$T_TOTAL
-            extra=$(awk -v a="$with" -v b="$base" 'BEGIN { printf "%.0f", a - b }')
+            # alternating pairs: with the measured checkpoint, then the same
+            # run without it, its window placed as the checkpoint's was
+            reps=1
+            [ "$write" = all ] && [ "$size" -le 1024 ] && reps=${BENCH_REPS:-3}
+            ws_with=""; ws_base=""
+            for _ in $(seq "$reps"); do
+                run_once "$size" "$write" "$th" "$steps" 150 "$cap"
+                ck_with=${CKMS:-}; pause_us=${PAUSE:-0}; ck_file=$FILE; wcpu=$WCPU
+                ws_with="$ws_with $(window_sum "$TRIG_MS" "${ck_with:-0}")"
+                top1=$(top3 "$(sort -n "$W/steps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')")
+                NOTRIG=1 run_once "$size" "$write" "$th" "$steps" 150 "$cap"
+                ws_base="$ws_base $(window_sum "$TRIG_MS" "${ck_with:-0}")"
+                med=$(sort -n "$W/steps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+                top0=$(top3 "$med")
+            done
+            CKMS=$ck_with; PAUSE=$pause_us; FILE=$ck_file
+            extra=$(awk -v a="$(echo "$ws_with" | median)" -v b="$(echo "$ws_base" | median)" 'BEGIN { printf "%.0f", a - b }')
             # capture: the three slowest steps beyond the median step of the run
             # without checkpoint (the pause, the copy-on-write or write-protect
             # faults, the copy) - without the writer's background work
-            cap_ms=$(awk -v a="$(top3 "$med")" -v b="$top0" 'BEGIN { printf "%.0f", a - b }')
+            cap_ms=$(awk -v a="$top1" -v b="$top0" 'BEGIN { printf "%.0f", a - b }')
             pause=$(awk -v p="${PAUSE:-0}" 'BEGIN { printf "%.1f", p / 1000 }')
             fsize=$(stat -c %s "$FILE" 2>/dev/null || echo 0)
             pct=$(awk -v f="$fsize" -v s="$size" 'BEGIN { printf "%.1f", 100 * f / (s * 1048576) }')
@@ -139,7 +182,7 @@ for size in $SIZES; do
                 grep -q restored "$W/rout" || { rest_ms="fail"; break; }
                 keep_min rest_ms $((t1 - t0))
             done
-            echo "| $((size / 1024)) GiB | $write | $th | $cap | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $cap_ms | $mc | $(ratio "$extra" "$mc") | $(ratio "$cap_ms" "$mc") | ${CKMS:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
+            echo "| $((size / 1024)) GiB | $write | $th | $cap | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $cap_ms | $mc | $(ratio "$extra" "$mc") | $(ratio "$cap_ms" "$mc") | ${CKMS:-?} | ${wcpu:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
           done
         done
     done

@@ -204,6 +204,9 @@ static void do_checkpoint(int reason)
             "fork %lu us)", seq, (unsigned long)(ck.pause_ns / 1000),
             (unsigned long)((t_parked - ck.t_stop_ns) / 1000), (unsigned long)((t_fork - t_parked) / 1000),
             (unsigned long)(ck_stg.used >> 20), (unsigned long)((t1 - t_fork) / 1000));
+    if (ck_stg.copy_ns)
+        ck_debug("checkpoint %d: copy capture found the present pages in %lu us, copied them in %lu us",
+                 seq, (unsigned long)(ck_stg.runs_ns / 1000), (unsigned long)(ck_stg.copy_ns / 1000));
     if (cuda && ckpt_cuda_after_checkpoint(why, sizeof why) < 0)
         ck_err("GPU state could not be resumed after checkpoint %d: %s", seq, why);
     if (pid < 0) {

@@ -53,6 +53,7 @@
 #include "preload/staging.h"
 #include "format/ckf.h"
 
+#include <emmintrin.h>
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
@@ -219,7 +220,12 @@ static int thp_usable(void)
  * reads, several us each on some virtual machines). */
 static int ensure_area(uint64_t *base, uint64_t *cap, uint64_t want, int huge, int *is_huge)
 {
-    if (*cap >= want && (!is_huge || *is_huge == huge)) return 0;
+    if (*cap >= want && (!is_huge || *is_huge == huge)) {
+        /* The last writer's fork left a private area write-protected: make
+         * it writable again now, not by a fault per huge page in the pause. */
+        if (is_huge && *is_huge) ck_sys3(SYS_madvise, (long)*base, (long)*cap, 23 /* MADV_POPULATE_WRITE */);
+        return 0;
+    }
     if (*base) ck_sys2(SYS_munmap, *base, *cap);
     *base = 0;
     *cap = 0;
@@ -390,6 +396,26 @@ static int copy_region(void *arg, uint64_t a, uint64_t b, const char *path)
     return 0;
 }
 
+/* Copies whole pages with non-temporal stores: the staging area is not read
+ * again by this process, so filling the cache with it only evicts the
+ * program's data, and streaming stores skip reading each destination line
+ * before writing it.  Measured here on 1 GiB, two tasks copying 4 MiB runs:
+ * 28-33 ms, against 35-110 ms with memcpy.  (SSE2 is part of x86-64.) */
+static void copy_pages(void *dst, const void *src, uint64_t len)
+{
+    __m128i *d = dst;
+    const __m128i *s = src;
+    for (uint64_t i = 0; i < len / 16; i += 4) {
+        __m128i a = _mm_load_si128(s + i), b = _mm_load_si128(s + i + 1);
+        __m128i c = _mm_load_si128(s + i + 2), e = _mm_load_si128(s + i + 3);
+        _mm_stream_si128(d + i, a);
+        _mm_stream_si128(d + i + 1, b);
+        _mm_stream_si128(d + i + 2, c);
+        _mm_stream_si128(d + i + 3, e);
+    }
+    _mm_sfence();
+}
+
 /* The parallel copy of copy capture: the manager and one helper take runs
  * from a shared counter.  The world is stopped, so nothing is unmapped
  * under them. */
@@ -402,7 +428,7 @@ static int copy_worker(void *unused)
         int i = __atomic_fetch_add(&copy_next, 1, __ATOMIC_RELAXED);
         if (i >= ck_stg.nruns) return 0;
         const struct ck_run *r = &ck_stg.runs[i];
-        memcpy((char *)ck_stg.base + r->off, (const void *)r->addr, r->len);
+        copy_pages((char *)ck_stg.base + r->off, (const void *)r->addr, r->len);
     }
 }
 
@@ -442,6 +468,7 @@ static void copy_all(void)
 void ck_staging_copy(void)
 {
     ck_stg.nvmas = 0;
+    ck_stg.runs_ns = ck_stg.copy_ns = 0;
     ck_stg.nruns = 0;
     ck_stg.used = 0;
     if (!ck_stg.active) return;
@@ -469,10 +496,14 @@ void ck_staging_copy(void)
         ck_stg.nruns = cs.nruns;
         ck_stg.used = cs.used;
     } else {
+        uint64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
         for_candidates(min_size(), copy_region, &cs);
         ck_stg.nruns = cs.nruns;
         ck_stg.used = cs.used;
+        uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
         copy_all();
+        ck_stg.runs_ns = t1 - t0;
+        ck_stg.copy_ns = ck_now_ns(CLOCK_MONOTONIC) - t1;
         ck_stg.hdr->state = 1;
     }
 }
@@ -508,7 +539,7 @@ static int copy_run(int i)
     if (ck_stg.rstate[i]) return 0;
     ck_stg.rstate[i] = 1;
     if (__builtin_setjmp(copier_jb)) return -EFAULT;
-    memcpy((char *)ck_stg.base + r->off, (const void *)r->addr, r->len);
+    copy_pages((char *)ck_stg.base + r->off, (const void *)r->addr, r->len);
     unprotect(r->addr, r->len);
     return 0;
 }

@@ -30,6 +30,7 @@ struct ck_staging {
     int pmfd;                    /* /proc/self/pagemap while staging, else -1 */
     uint64_t base, cap;          /* staging area */
     int huge;                    /* it is private, in huge pages (copy capture) */
+    uint64_t runs_ns, copy_ns;   /* copy capture: finding the present pages, copying them */
     uint64_t idx_base, idx_cap;  /* runs, then the vma table at its end */
     uint64_t used;
     int nruns, nvmas;
