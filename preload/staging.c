@@ -11,12 +11,18 @@
  * memory), and afterwards the program runs with no faults at all.
  *
  * How: before stopping the world (the program still runs) the manager sizes a
- * shared staging area for the large private anonymous mappings and faults it
- * in once (MADV_POPULATE_WRITE; it is kept for the next checkpoints).  While
- * parked it copies their non-zero present pages into it as runs (address,
- * length, offset), marks those mappings MADV_DONTFORK so the writer's fork
- * neither copies their page tables nor write-protects them, forks, and marks
- * them MADV_DOFORK again.  The writer re-inserts these mappings into the map it
+ * staging area for the large private anonymous mappings and faults it in once
+ * (MADV_POPULATE_WRITE; it is kept for the next checkpoints).  For copy
+ * capture it is private memory in transparent huge pages where the system
+ * allows it: the writer's fork then shares it at the cost of one entry per
+ * 2 MiB, and the writer compresses it in place without a page fault (a shared
+ * area would not be mapped in the new process: a fault per 4 KiB page, several
+ * us each on virtual machines).  Write-protect capture, whose copier fills
+ * the area after the fork, needs it shared.  While parked the manager copies
+ * the present pages into it as runs (address, length, offset) with streaming
+ * stores, marks those mappings MADV_DONTFORK so the writer's fork neither
+ * copies their page tables nor write-protects them, forks, and marks them
+ * MADV_DOFORK again.  The writer re-inserts these mappings into the map it
  * saves and takes their contents from the staging area.
  *
  * Memory: the staging area is as large as the staged data (the non-zero

@@ -95,3 +95,14 @@ read_mode() { cat "$WORK"/r*.err 2>/dev/null | sed -n 's/.*writer: reads memory 
     grep -A12 '^threads' "$WORK/inspect.txt" | sed 's/^/# /'
     grep -q '^    #[0-9].* main+0x' "$WORK/inspect.txt"
 }
+
+# A program that keeps one thread busy on a machine with more CPUs: the
+# writer keeps to the other CPUs (it samples the program's threads when it
+# starts), and the restore is exact.
+@test "a busy single-threaded program: the writer keeps off its CPU, restore exact" {
+    export CK_ENV="CKPT_LOG=debug"
+    ck_roundtrip "$WORK" single "$PROGS/single" 150
+    [ "$(nproc)" -ge 2 ] || skip "one CPU: nothing to keep off"
+    grep -h "busy program thread" "$WORK"/r*.err | sed 's/^/# /'
+    grep -q "writer: 1 busy program thread; the writer keeps to the [0-9]* other CPU" "$WORK"/r*.err
+}
