@@ -727,8 +727,22 @@ static int submit(ckf_writer *w, uint64_t addr, size_t len, int copy)
     return submit_from(w, addr, len, NULL, copy);
 }
 
-static int staged_ready;
-static void staged_win_reset(void) { staged_ready = 0; }
+static int staged_ready, stg_fd = -1;
+static void staged_win_reset(void) { staged_ready = 0; stg_fd = -1; }
+
+/* Reads staged bytes into a job buffer.  A shared staging area (write-protect
+ * capture) is read through /proc/self/mem: the kernel copies it through its
+ * own mapping, where touching it here would fault in every 4 KiB page. */
+static void stg_read(char *dst, const char *src, size_t len)
+{
+    while (stg_fd >= 0 && len) {
+        long r = ck_sys4(SYS_pread64, stg_fd, dst, len, (long)src);
+        if (r == -EINTR) continue;
+        if (r <= 0) break;
+        dst += r; src += r; len -= (size_t)r;
+    }
+    if (len) memcpy(dst, src, len);
+}
 
 /* Contents of a staged mapping: one job per block window.  The staging area
  * holds a snapshot that nothing changes any more, so a window whose runs lie
@@ -750,15 +764,9 @@ static int save_staged(ckf_writer *w, struct vma *m)
             ck_sys1(SYS_exit_group, 2);
         }
         staged_ready = 1;
-        /* The fork did not map the shared staging area into this process:
-         * one call maps what it holds, instead of a page fault per page
-         * (several us each on some virtual machines).  Best effort: on an
-         * older kernel the pages fault in as they are read. */
-        uint64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
-        uint64_t len = (ck_stg.used + PAGE - 1) / PAGE * PAGE;
-        if (len && ck_sys3(SYS_madvise, (long)ck_stg.base, (long)len, 22 /* MADV_POPULATE_READ */) == 0)
-            ck_debug("writer: staging area (%lu MiB) mapped in %lu ms", (unsigned long)(len >> 20),
-                     (unsigned long)((ck_now_ns(CLOCK_MONOTONIC) - t0) / 1000000));
+        if (!ck_stg.huge) stg_fd = sys_open("/proc/self/mem", O_RDONLY, 0);
+        ck_debug("writer: reads the staging area (%lu MiB) %s", (unsigned long)(ck_stg.used >> 20),
+                 ck_stg.huge ? "in place" : stg_fd >= 0 ? "through /proc/self/mem" : "in place (shared)");
     }
     int k = 0;
     while (k < sv->nruns) {
@@ -777,17 +785,17 @@ static int save_staged(ckf_writer *w, struct vma *m)
         }
         m->v.stored_bytes += hi - lo;
         int r;
-        if (contig) {
+        if (contig && ck_stg.huge) {
             r = submit_from(w, lo, (size_t)(hi - lo), base + runs[k0].off, 0);
         } else {
             struct job *j = job_slot(w, &r);
             if (!j) return r;
-            memset(j->copy, 0, (size_t)(hi - lo));
+            if (!contig) memset(j->copy, 0, (size_t)(hi - lo));
             for (int i = k0; i <= k && i < sv->nruns; i++) {
                 uint64_t a = runs[i].addr, e = runs[i].addr + runs[i].len;
                 if (a >= hi) break;
                 uint64_t ca = a < lo ? lo : a, ce = e > hi ? hi : e;
-                if (ce > ca) memcpy(j->copy + (ca - lo), base + runs[i].off + (ca - a), ce - ca);
+                if (ce > ca) stg_read(j->copy + (ca - lo), base + runs[i].off + (ca - a), ce - ca);
             }
             j->addr = lo;
             j->len = (size_t)(hi - lo);
