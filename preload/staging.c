@@ -292,19 +292,32 @@ int ck_staging_prepare(void)
     if (pagemap_fd < 0)
         pagemap_fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pagemap_fd < 0) return 0;
-    uint64_t total = 0;
-    for_candidates(min_size(), count_present, &total);
-    if (!total) { ck_staging_done(); return 0; }
     uint64_t budget = ck.cfg.staging_max ? ck.cfg.staging_max : mem_available() / 2;
-    uint64_t want = total + total / 8 + (4ull << 20);
-    if (want > budget) {
-        if (!ck_stg.warned) ck_info("copy capture: %lu MiB would exceed the staging budget (%lu MiB); "
-                                    "using copy-on-write", (unsigned long)(want >> 20), (unsigned long)(budget >> 20));
-        ck_stg.warned = 1;
-        want = budget;
+    uint64_t want = 0, prev = 0, t0 = ck_now_ns(CLOCK_MONOTONIC);
+    /* A program that is growing may outgrow the area while it is faulted in
+     * (huge pages can take a while): count again, and grow it (twice at most). */
+    for (int round = 0; round < 3; round++) {
+        uint64_t total = 0;
+        for_candidates(min_size(), count_present, &total);
+        if (!total) { ck_staging_done(); return 0; }
+        if (round && ck_stg.cap >= total + total / 16 + (2ull << 20)) break;
+        /* room for what it grew by meanwhile, twice over */
+        uint64_t grew = round && total > prev ? 2 * (total - prev) : 0;
+        want = total + (grew > total / 8 ? grew : total / 8) + (4ull << 20);
+        prev = total;
+        if (want > budget) {
+            if (!ck_stg.warned) ck_info("copy capture: %lu MiB would exceed the staging budget (%lu MiB); "
+                                        "using copy-on-write", (unsigned long)(want >> 20), (unsigned long)(budget >> 20));
+            ck_stg.warned = 1;
+            want = budget;
+        }
+        if (ck_stg.cap >= want && round) break;
+        if (ensure_area(&ck_stg.base, &ck_stg.cap, want, !ck_stg.wp && thp_usable(), &ck_stg.huge) < 0) {
+            ck_staging_done();
+            return 0;
+        }
+        if (want == budget) break;
     }
-    uint64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
-    if (ensure_area(&ck_stg.base, &ck_stg.cap, want, !ck_stg.wp && thp_usable(), &ck_stg.huge) < 0) { ck_staging_done(); return 0; }
     uint64_t maxruns = want / PAGE / 2 + want / WP_CHUNK + 1024;
     uint64_t idx = PAGE + maxruns * (sizeof(struct ck_run) + 1) + CK_STG_MAX_VMAS * sizeof(struct ck_stg_vma);
     if (ensure_area(&ck_stg.idx_base, &ck_stg.idx_cap, idx, 0, NULL) < 0) { ck_staging_done(); return 0; }
@@ -315,7 +328,7 @@ int ck_staging_prepare(void)
     return 0;
 }
 
-struct copy_state { uint64_t used; int nruns, maxruns; int full; };
+struct copy_state { uint64_t used; int nruns, maxruns; };
 
 static void add_vma(uint64_t a, uint64_t b, const char *path, int first, int nruns)
 {
@@ -405,10 +418,9 @@ static int build_runs(struct copy_state *cs, uint64_t a, uint64_t b)
     }
     return 0;
 undo:
-    /* does not fit: this mapping (and the rest) go copy-on-write */
+    /* does not fit: this mapping goes copy-on-write (smaller ones may still fit) */
     cs->nruns = first;
     cs->used = used0;
-    cs->full = 1;
     return -ENOSPC;
 }
 
@@ -417,7 +429,7 @@ undo:
 static int wp_region(void *arg, uint64_t a, uint64_t b, const char *path)
 {
     struct copy_state *cs = arg;
-    if (ck_stg.nvmas >= CK_STG_MAX_VMAS || cs->full) return 0;
+    if (ck_stg.nvmas >= CK_STG_MAX_VMAS) return 0;
     int first = cs->nruns;
     uint64_t used0 = cs->used;
     if (build_runs(cs, a, b) < 0 || cs->nruns == first) return 0;
@@ -446,7 +458,7 @@ static int wp_region(void *arg, uint64_t a, uint64_t b, const char *path)
 static int copy_region(void *arg, uint64_t a, uint64_t b, const char *path)
 {
     struct copy_state *cs = arg;
-    if (ck_stg.nvmas >= CK_STG_MAX_VMAS || cs->full) return 0;
+    if (ck_stg.nvmas >= CK_STG_MAX_VMAS) return 0;
     int first = cs->nruns;
     if (build_runs(cs, a, b) < 0) return 0;
     add_vma(a, b, path, first, cs->nruns - first);
@@ -531,7 +543,7 @@ void ck_staging_copy(void)
     if (!ck_stg.active) return;
     /* a private area goes to the writer's fork, and to no other (see ensure_area) */
     if (ck_stg.huge) ck_sys3(SYS_madvise, (long)ck_stg.base, (long)ck_stg.cap, MADV_DOFORK);
-    struct copy_state cs = { 0, 0, 0, 0 };
+    struct copy_state cs = { 0, 0, 0 };
     ck_stg.vmas = (struct ck_stg_vma *)(ck_stg.idx_base + ck_stg.idx_cap) - CK_STG_MAX_VMAS;
     ck_stg.hdr = (struct ck_stg_hdr *)ck_stg.idx_base;
     memset(ck_stg.hdr, 0, sizeof *ck_stg.hdr);
