@@ -89,24 +89,6 @@ static int sys_open(const char *p, int flags, int mode)
     return (int)ck_sys4(SYS_openat, AT_FDCWD, p, flags | O_CLOEXEC, mode);
 }
 
-/* Reads a whole small file into buf; returns length or -errno. */
-static long read_file(const char *path, char *buf, size_t cap)
-{
-    int fd = sys_open(path, O_RDONLY, 0);
-    if (fd < 0) return fd;
-    size_t n = 0;
-    for (;;) {
-        long r = ck_sys3(SYS_read, fd, buf + n, cap - 1 - n);
-        if (r == -EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-        if (n >= cap - 1) break;
-    }
-    ck_sys1(SYS_close, fd);
-    buf[n] = 0;
-    return (long)n;
-}
-
 static uint64_t parse_hex(const char **p)
 {
     uint64_t v = 0;
@@ -171,7 +153,7 @@ static int capture_one_fd(void *arg, int fd, int dfd)
     f->rec.ino = st.st_ino;
     f->rec.mode = st.st_mode;
     ck_snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
-    if (read_file(p, info, sizeof info) > 0) {
+    if (ck_read_file(p, info, sizeof info) > 0) {
         for (const char *s = info; *s;) {
             if (!strncmp(s, "pos:", 4)) { s += 4; while (*s == ' ' || *s == '\t') s++; f->rec.pos = parse_dec(&s); }
             else if (!strncmp(s, "flags:", 6)) {
@@ -374,7 +356,7 @@ static int parse_maps(void)
     for (;;) {
         buf = arena_alloc(NULL, cap);
         if (!buf) return -ENOMEM;
-        n = read_file("/proc/self/maps", buf, cap);
+        n = ck_read_file("/proc/self/maps", buf, cap);
         if (n < 0) return (int)n;
         if ((size_t)n < cap - 1) break;
         cap *= 4;
@@ -474,8 +456,6 @@ static int merge_staged(void)
     return 0;
 }
 
-static int submit_from(ckf_writer *w, uint64_t addr, size_t len, const void *src, int copy);
-static void fetch(void *dst, const void *src, size_t len);
 /* ---- file identities -------------------------------------------------------------- */
 
 static ckc_fileid *fids;
@@ -1061,7 +1041,7 @@ static int write_process(ckf_writer *w, uint64_t pause_ns)
 
     char *sb = arena_alloc(NULL, 8192);
     if (!sb) return -ENOMEM;
-    if (read_file("/proc/self/stat", sb, 8192) > 0) {
+    if (ck_read_file("/proc/self/stat", sb, 8192) > 0) {
         const char *s = sb;
         for (const char *q = sb; *q; q++) if (*q == ')') s = q + 1;
         uint64_t fields[64] = { 0 };
@@ -1078,7 +1058,7 @@ static int write_process(ckf_writer *w, uint64_t pause_ns)
         p.arg_start = fields[48]; p.arg_end = fields[49]; p.env_start = fields[50]; p.env_end = fields[51];
     }
     p.brk = (uint64_t)ck_sys1(SYS_brk, 0);
-    long an = read_file("/proc/self/auxv", sb, 8192);
+    long an = ck_read_file("/proc/self/auxv", sb, 8192);
     if (an > 0) {
         size_t words = (size_t)an / 8;
         if (words > 64) words = 64;
@@ -1095,7 +1075,7 @@ static int write_process(ckf_writer *w, uint64_t pause_ns)
     p.exe = str_add0(&strs, ck.exe);
     long cl = ck_sys2(SYS_getcwd, sb, 4096);
     p.cwd = str_add(&strs, sb, cl > 0 ? (size_t)cl - 1 : 0);
-    long al = read_file("/proc/self/cmdline", sb, 8192);
+    long al = ck_read_file("/proc/self/cmdline", sb, 8192);
     p.argv = str_add(&strs, sb, al > 0 ? (size_t)al : 0);
     p.ckpt_version = str_add0(&strs, "ckpt 0.1");
 
@@ -1551,40 +1531,38 @@ static void fail2(const char *what, int err, int ckf_err)
 #define CK_MAX_SAMPLED 256
 struct tsample { int tid, cpu; uint64_t run_ns; };
 
+struct tsamples { struct tsample *t; int n, max; };
+
+static int sample_thread(void *arg, int tid, int dirfd)
+{
+    struct tsamples *ts = arg;
+    char path[64], buf[1024];
+    (void)dirfd;
+    if (ts->n >= ts->max) return 0;
+    ck_snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", ck.pid, tid);
+    if (ck_read_file(path, buf, sizeof buf) <= 0) return 0;
+    const char *q = buf;
+    uint64_t run = parse_dec(&q);
+    ck_snprintf(path, sizeof path, "/proc/%d/task/%d/stat", ck.pid, tid);
+    if (ck_read_file(path, buf, sizeof buf) <= 0) return 0;
+    const char *e = NULL;
+    for (const char *c = buf; *c; c++) if (*c == ')') e = c;
+    if (!e) return 0;
+    /* field 39 (processor): the 37th after the command name */
+    int field = 2;
+    for (q = e + 1; *q && field < 39; q++) if (*q == ' ') field++;
+    if (field != 39) return 0;
+    ts->t[ts->n++] = (struct tsample){ tid, (int)parse_dec(&q), run };
+    return 0;
+}
+
 static int sample_threads(struct tsample *t, int max)
 {
-    char path[64], buf[1024];
-    int n = 0, dfd;
-    ck_snprintf(path, sizeof path, "/proc/%d/task", ck.pid);
-    if ((dfd = sys_open(path, O_RDONLY | O_DIRECTORY, 0)) < 0) return 0;
-    char dents[4096];
-    long got;
-    while (n < max && (got = ck_sys3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
-        for (long off = 0; off < got && n < max;) {
-            struct { uint64_t ino; int64_t off; unsigned short reclen; unsigned char type; char name[]; } *d =
-                (void *)(dents + off);
-            off += d->reclen;
-            if (d->name[0] < '0' || d->name[0] > '9') continue;
-            int tid = 0;
-            for (const char *c = d->name; *c >= '0' && *c <= '9'; c++) tid = tid * 10 + (*c - '0');
-            ck_snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", ck.pid, tid);
-            if (read_file(path, buf, sizeof buf) <= 0) continue;
-            const char *q = buf;
-            uint64_t run = parse_dec(&q);
-            ck_snprintf(path, sizeof path, "/proc/%d/task/%d/stat", ck.pid, tid);
-            if (read_file(path, buf, sizeof buf) <= 0) continue;
-            const char *e = NULL;
-            for (const char *c = buf; *c; c++) if (*c == ')') e = c;
-            if (!e) continue;
-            /* field 39 (processor): the 37th after the command name */
-            int field = 2;
-            for (q = e + 1; *q && field < 39; q++) if (*q == ' ') field++;
-            if (field != 39) continue;
-            t[n++] = (struct tsample){ tid, (int)parse_dec(&q), run };
-        }
-    }
-    ck_sys1(SYS_close, dfd);
-    return n;
+    char dir[32];
+    struct tsamples ts = { t, 0, max };
+    ck_snprintf(dir, sizeof dir, "/proc/%d/task", ck.pid);
+    ck_for_each_number(dir, sample_thread, &ts);
+    return ts.n;
 }
 
 /* Where the program keeps fewer threads busy than there are CPUs, the writer

@@ -55,6 +55,24 @@ uint64_t ck_now_ns(int clock)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Reads a whole small file into buf (NUL-terminated); returns its length or -errno. */
+long ck_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = (int)ck_sys4(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    size_t n = 0;
+    for (;;) {
+        long r = ck_sys3(SYS_read, fd, buf + n, cap - 1 - n);
+        if (r == -EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+        if (n >= cap - 1) break;
+    }
+    ck_sys1(SYS_close, fd);
+    buf[n] = 0;
+    return (long)n;
+}
+
 static int parse_signal(const char *s)
 {
     static const struct { const char *name; int no; } names[] = {

@@ -114,6 +114,7 @@ extern struct ck_resume ck_resume HIDDEN;
 /* core.c */
 void ck_init(void) HIDDEN;
 uint64_t ck_now_ns(int clock) HIDDEN;
+long ck_read_file(const char *path, char *buf, size_t cap) HIDDEN;
 void ck_trigger(int reason) HIDDEN;
 
 /* park.c */

@@ -163,12 +163,7 @@ static int count_present(void *arg, uint64_t a, uint64_t b, const char *path)
 static uint64_t mem_available(void)
 {
     char b[4096];
-    int fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/proc/meminfo", O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    long n = ck_sys3(SYS_read, fd, b, sizeof b - 1);
-    ck_sys1(SYS_close, fd);
-    if (n <= 0) return 0;
-    b[n] = 0;
+    if (ck_read_file("/proc/meminfo", b, sizeof b) <= 0) return 0;
     const char *p = strstr(b, "MemAvailable:");
     if (!p) return 0;
     p += 13;
@@ -208,11 +203,7 @@ static int thp_usable(void)
     static int known = -1;
     if (known >= 0) return known;
     char b[128];
-    int fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/sys/kernel/mm/transparent_hugepage/enabled",
-                          O_RDONLY | O_CLOEXEC, 0);
-    long n = fd >= 0 ? ck_sys3(SYS_read, fd, b, sizeof b - 1) : -1;
-    if (fd >= 0) ck_sys1(SYS_close, fd);
-    b[n > 0 ? n : 0] = 0;
+    if (ck_read_file("/sys/kernel/mm/transparent_hugepage/enabled", b, sizeof b) < 0) b[0] = 0;
     known = strstr(b, "[always]") || strstr(b, "[madvise]");
     return known;
 }
