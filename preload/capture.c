@@ -1614,6 +1614,47 @@ static void avoid_busy_cpus(void)
                  busy == 1 ? "" : "s", avail, avail == 1 ? "" : "s");
 }
 
+/* CKPT_CAPTURE=auto: how much of the program's memory it rewrote while this
+ * writer ran.  Of the private anonymous pages the writer still maps, those
+ * the program wrote since the fork are now the writer's alone (the program
+ * took a copy of each at its first write: pagemap's "exclusively mapped"
+ * bit); the others are still shared.  Measured as the writer ends, so it
+ * covers every copy-on-write fault this checkpoint cost.  A program slowed
+ * down by those faults rewrites less in that time than it would otherwise
+ * (one 1 GiB stencil sweep takes 4-5 s of faults on some virtual machines),
+ * so little is enough: 1 if it rewrote a 32nd of them, and 16 MiB.  Copying
+ * every page into the staging area in the pause then costs the program less
+ * (0.1-0.4 us per 4 KiB page, against 1-20 us for each fault; BENCHMARKS.md). */
+#define PM_EXCLUSIVE (1ull << 56)
+static int rewrote_much(int pagemap)
+{
+    uint64_t present = 0, excl = 0, pm[512];
+    for (int i = 0; i < nvmas; i++) {
+        struct vma *m = &vmas[i];
+        if (m->skip_data || m->staged || (m->v.flags & (CKC_VMA_SHARED | CKC_VMA_FILE | CKC_VMA_DEVICE)) ||
+            (m->v.start < ck.self_rw_hi && m->v.end > ck.self_rw_lo))
+            continue;
+        for (uint64_t a = m->v.start; a < m->v.end;) {
+            size_t np = (size_t)((m->v.end - a) / PAGE);
+            if (np > 512) np = 512;
+            long r = ck_sys4(SYS_pread64, pagemap, pm, np * 8, (a / PAGE) * 8);
+            if (r <= 0) break;
+            np = (size_t)r / 8;
+            for (size_t k = 0; k < np; k++)
+                if (pm[k] & PM_PRESENT) {
+                    present++;
+                    excl += (pm[k] & PM_EXCLUSIVE) != 0;
+                }
+            a += np * PAGE;
+        }
+    }
+    int much = excl >= 4096 && excl * 32 >= present;
+    ck_debug("writer: the program rewrote %lu of %lu MiB of its private memory while the checkpoint was written%s",
+             (unsigned long)(excl * PAGE >> 20), (unsigned long)(present * PAGE >> 20),
+             much ? "; copy capture from now on" : "");
+    return much;
+}
+
 void ck_writer_main(void)
 {
     uint64_t pause_ns = ck_now_ns(CLOCK_MONOTONIC) - ck.t_stop_ns;
@@ -1732,6 +1773,9 @@ void ck_writer_main(void)
              ru.tv[0] * 1000 + ru.tv[1] / 1000, ru.tv[2] * 1000 + ru.tv[3] / 1000);
     if (r < 0) { ckdir_abort(&tx); fail("making the checkpoint durable", r); }
     if (ck.cfg.keep > 0) ckdir_gc(dirfd, (unsigned)ck.cfg.keep, NULL);
+    /* exit status 3: written, and later checkpoints should copy (core.c) */
+    if (ck.cfg.capture == CK_CAPTURE_AUTO && ck_capture_mode() == CK_CAPTURE_FORK && rewrote_much(pagemap))
+        ck_sys1(SYS_exit_group, 3);
     ck_sys1(SYS_exit_group, 0);
     __builtin_unreachable();
 }

@@ -128,12 +128,12 @@ static void read_config(void)
     s = getenv("CKPT_NICE");
     c->nice = s ? atoi(s) : 10;
     s = getenv("CKPT_CAPTURE");
-    c->capture = !s || !*s || !strcmp(s, "fork") ? CK_CAPTURE_FORK :
-                 !strcmp(s, "copy") ? CK_CAPTURE_COPY : !strcmp(s, "wp") ? CK_CAPTURE_WP :
-                 !strcmp(s, "auto") ? CK_CAPTURE_AUTO : -1;
+    c->capture = !s || !*s || !strcmp(s, "auto") ? CK_CAPTURE_AUTO :
+                 !strcmp(s, "fork") ? CK_CAPTURE_FORK : !strcmp(s, "copy") ? CK_CAPTURE_COPY :
+                 !strcmp(s, "wp") ? CK_CAPTURE_WP : -1;
     if (c->capture < 0) {
-        ck_err("CKPT_CAPTURE=%s: use fork, copy, wp or auto; using fork", s);
-        c->capture = CK_CAPTURE_FORK;
+        ck_err("CKPT_CAPTURE=%s: use auto, fork, copy or wp; using auto", s);
+        c->capture = CK_CAPTURE_AUTO;
     }
     s = getenv("CKPT_STAGING_MAX_MB");
     c->staging_max = s ? (uint64_t)atol(s) << 20 : 0;
@@ -244,8 +244,15 @@ static void do_checkpoint(int reason)
     ck.wstack = 0;
     if (cuda) ckpt_cuda_data_release();
     uint64_t t2 = ck_now_ns(CLOCK_MONOTONIC);
-    if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if (r == pid && WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3)) {
         ck_info("checkpoint %d written: total %lu ms", seq, (unsigned long)((t2 - ck.t_stop_ns) / 1000000));
+        if (WEXITSTATUS(status) == 3 && !ck.auto_copy) {
+            /* CKPT_CAPTURE=auto: the writer found the program rewriting its
+             * memory under the copy-on-write snapshot */
+            ck.auto_copy = 1;
+            ck_info("the program rewrote much of its memory during checkpoint %d; later checkpoints "
+                    "copy it in the pause (copy capture)", seq);
+        }
         finish(seq, 0);
     } else {
         if (WIFSIGNALED(status))

@@ -64,7 +64,7 @@ struct ck_config {
     long ghost_max;            /* CKPT_GHOST_MAX: largest deleted open file saved */
     int no_backtrace;          /* CKPT_BACKTRACE=0 */
     int nice;                  /* CKPT_NICE: the writer's nice value (default 10) */
-    int capture;               /* CKPT_CAPTURE: auto, fork, copy (staging.c) */
+    int capture;               /* CKPT_CAPTURE: auto, fork, copy, wp (staging.c) */
     uint64_t staging_max;      /* CKPT_STAGING_MAX_MB in bytes, 0 = half of MemAvailable */
     int writer_read;           /* CKPT_WRITER_READ: CK_READ_AUTO, _DIRECT, _MEM */
     int direct_io;             /* CKPT_DIRECT_IO=0: write the file through the page cache */
@@ -105,9 +105,19 @@ struct ck_state {
     int nslots_hint;
     uint64_t wstack, wstack_len; /* the writer's stack (not part of the image) */
     uint64_t self_rw_lo, self_rw_hi; /* libckpt's writable segment (data + bss) */
+    int auto_copy;             /* CKPT_CAPTURE=auto: a checkpoint found the program
+                                  rewriting its memory; copy capture from then on */
 };
 
 extern struct ck_state ck HIDDEN;
+
+/* The capture of the next checkpoint: CKPT_CAPTURE, with auto resolved. */
+static inline int ck_capture_mode(void)
+{
+    if (ck.cfg.capture != CK_CAPTURE_AUTO) return ck.cfg.capture;
+    return ck.auto_copy ? CK_CAPTURE_COPY : CK_CAPTURE_FORK;
+}
+
 extern struct ck_slot ck_slots[CK_MAX_THREADS] HIDDEN;
 extern struct ck_resume ck_resume HIDDEN;
 

@@ -175,7 +175,7 @@ static uint64_t mem_available(void)
 
 static uint64_t min_size(void)
 {
-    return ck.cfg.capture == CK_CAPTURE_COPY ? 64 * 1024 : 4ull << 20;
+    return ck_capture_mode() == CK_CAPTURE_COPY ? 64 * 1024 : 4ull << 20;
 }
 
 #define WP_CHUNK (4ull << 20)
@@ -265,16 +265,14 @@ int ck_staging_prepare(void)
 {
     ck_stg.active = 0;
     ck_stg.wp = 0;
-    if (ck.cfg.capture == CK_CAPTURE_FORK) return 0;
-    if (ck.cfg.capture == CK_CAPTURE_WP || ck.cfg.capture == CK_CAPTURE_AUTO) {
+    int mode = ck_capture_mode();
+    if (mode == CK_CAPTURE_FORK) return 0;
+    if (mode == CK_CAPTURE_WP) {
         if (ck_stg.wp_unusable) return 0;
         int fd = wp_open();
         if (fd < 0) {
             ck_stg.wp_unusable = 1;
-            if (ck.cfg.capture == CK_CAPTURE_WP)
-                ck_warn("write-protect capture unavailable (userfaultfd: %s); using fork", strerror(-fd));
-            else
-                ck_debug("write-protect capture unavailable (userfaultfd: %s); using fork", strerror(-fd));
+            ck_warn("write-protect capture unavailable (userfaultfd: %s); using fork", strerror(-fd));
             return 0;
         }
         ck_sys1(SYS_close, fd);
