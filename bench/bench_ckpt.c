@@ -41,7 +41,7 @@ static char *mem;
 static int nthreads;
 static const char *shape;
 static int write_all, write_none;
-static volatile int step_go, step_done;
+static volatile int step_go, step_done, quit, warm_done;
 static pthread_barrier_t bar;
 
 static uint64_t rng(uint64_t *s)
@@ -82,7 +82,7 @@ static void sweep(size_t from, size_t to, int step)
     }
 }
 
-struct worker { int id; int steps; };
+struct worker { int id; };
 
 static void *work(void *arg)
 {
@@ -91,11 +91,29 @@ static void *work(void *arg)
     size_t from = slice * (size_t)w->id, to = w->id == nthreads - 1 ? size : from + slice;
     fill_slice(from, to, (uint64_t)w->id + 1);
     pthread_barrier_wait(&bar);
-    for (int s = 0; s < w->steps; s++) {
+    for (int s = 0;; s++) {
         pthread_barrier_wait(&bar);
+        if (quit) break;
         sweep(from, to, s);
         pthread_barrier_wait(&bar);
     }
+    return NULL;
+}
+
+/* one step of all workers */
+static void step(void)
+{
+    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&bar);
+}
+
+static int (*checkpoint)(int);
+
+static void *warm_up(void *unused)
+{
+    (void)unused;
+    checkpoint(1);
+    warm_done = 1;
     return NULL;
 }
 
@@ -120,7 +138,6 @@ int main(int argc, char **argv)
     struct worker *w = calloc((size_t)nthreads, sizeof *w);
     for (int i = 0; i < nthreads; i++) {
         w[i].id = i;
-        w[i].steps = steps;
         pthread_create(&t[i], NULL, work, &w[i]);
     }
     pthread_barrier_wait(&bar);   /* filled */
@@ -165,9 +182,20 @@ int main(int argc, char **argv)
     /* BENCH_WARMUP=1: one checkpoint before the measured steps, so that the
      * measured one finds what a first checkpoint sets up (the staging area of
      * copy and write-protect capture) as a program checkpointed periodically
-     * does. */
-    int (*checkpoint)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "ckpt_checkpoint");
-    if (checkpoint && getenv("BENCH_WARMUP") && atoi(getenv("BENCH_WARMUP"))) checkpoint(1);
+     * does.  BENCH_WARMUP=2: that checkpoint is taken while the program runs
+     * its steps (not measured), as a periodic one would be: what auto capture
+     * learns from it is what it would learn from a periodic checkpoint. */
+    checkpoint = (int (*)(int))dlsym(RTLD_DEFAULT, "ckpt_checkpoint");
+    int warm = getenv("BENCH_WARMUP") ? atoi(getenv("BENCH_WARMUP")) : 0;
+    if (checkpoint && warm == 1) checkpoint(1);
+    if (checkpoint && warm == 2) {
+        pthread_t wt;
+        pthread_create(&wt, NULL, warm_up, NULL);
+        while (!warm_done) step();
+        pthread_join(wt, NULL);
+        step();
+        step();
+    }
     if (argc > 7) {
         int fd = open(argv[7], O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) close(fd);
@@ -178,8 +206,7 @@ int main(int argc, char **argv)
     for (int s = 0; s < steps; s++) {
         if (sleep_ms) usleep((useconds_t)sleep_ms * 1000);
         double a = now_ms();
-        pthread_barrier_wait(&bar);
-        pthread_barrier_wait(&bar);
+        step();
         double b = now_ms();
         if (restored && restored()) { printf("restored\n"); fflush(stdout); _exit(0); }
         struct timespec rt;
@@ -188,5 +215,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     printf("total %.3f\n", now_ms() - t0);
+    quit = 1;
+    pthread_barrier_wait(&bar);
     return 0;
 }

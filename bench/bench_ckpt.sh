@@ -2,8 +2,9 @@
 # bench_ckpt.sh - what a checkpoint costs the program, beside same-run references.
 #
 # For each memory size (BENCH_CKPT_MB, default "1024 4096"), capture
-# (BENCH_CAPTURES, default "fork wp copy"; above 1 GiB BENCH_CAPTURES_LARGE,
-# default "fork copy": wp loses to one of them at every size), write pattern
+# (BENCH_CAPTURES, default "fork wp copy auto"; above 1 GiB
+# BENCH_CAPTURES_LARGE, default "fork copy auto": wp loses to one of them at
+# every size; "auto", the default, is shown with what it chose), write pattern
 # (sparse: one word per 64 pages per step; all: a stencil sweep that rewrites
 # every page each step) and thread count (1, 2), bench_ckpt (bench/bench_ckpt.c)
 # fills memory of the "mixed" shape (75 % zero pages, 25 % simulation-like
@@ -83,7 +84,11 @@ run_once() {
     local sl=0
     [ "$write" = sparse ] && sl=5
     [ -n "${IDLE_SLEEP_MS:-}" ] && sl=$IDLE_SLEEP_MS
-    CKPT_CAPTURE=$cap CKPT_DIR=$ckd CKPT_LOG=debug LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl BENCH_WARMUP=1 \
+    # auto capture learns from its first checkpoint: that one is taken while
+    # the program steps (BENCH_WARMUP=2), as a periodic checkpoint would be
+    local warm=1
+    [ "$cap" = auto ] && warm=2
+    CKPT_CAPTURE=$cap CKPT_DIR=$ckd CKPT_LOG=debug LD_PRELOAD=$LIB BENCH_STEP_SLEEP_MS=$sl BENCH_WARMUP=$warm \
         "$B" run "$size" mixed "$th" "$steps" "$write" "$W/ready" > "$W/out" 2> "$W/err" &
     local pid=$!
     while [ ! -f "$W/ready" ]; do sleep 0.01; done
@@ -108,6 +113,8 @@ run_once() {
     STG_MS=$(sed -n 's/.*staging ready in \([0-9]*\) ms.*/\1/p' "$W/err" | head -1)
     FILE=$(readlink -f "$ckd/latest" 2>/dev/null)
     # the measured checkpoint's writer (the last one): CPU time, user + sys
+    CHOSEN=fork
+    grep -q "later checkpoints copy it" "$W/err" && CHOSEN=copy
     WCPU=$(grep -h "writer: start" "$W/err" | tail -1 | sed -n 's/.*cpu user \([0-9]*\) ms, sys \([0-9]*\) ms.*/\1 \2/p' |
            awk '{ print $1 + $2 }')
 }
@@ -144,8 +151,8 @@ for size in $SIZES; do
             fork=$("$B" fork "$size" mixed "$th")
             mc=$("$B" memcpy "$size" mixed "$th")
             steps=$([ "$write" = all ] && echo $((100 + 20 * size / 1024)) || echo $((600 + 400 * size / 1024)))
-          caps=${BENCH_CAPTURES:-fork wp copy}
-          [ "$size" -gt 1024 ] && caps=${BENCH_CAPTURES_LARGE:-fork copy}
+          caps=${BENCH_CAPTURES:-fork wp copy auto}
+          [ "$size" -gt 1024 ] && caps=${BENCH_CAPTURES_LARGE:-fork copy auto}
           for cap in $caps; do
             [ "$write" = sparse ] && [ "$cap" = copy ] && continue
             # alternating pairs: with the measured checkpoint, then the same
@@ -155,7 +162,7 @@ for size in $SIZES; do
             ws_with=""; ws_base=""
             for _ in $(seq "$reps"); do
                 run_once "$size" "$write" "$th" "$steps" 150 "$cap"
-                ck_with=${CKMS:-}; pause_us=${PAUSE:-0}; ck_file=$FILE; wcpu=$WCPU
+                ck_with=${CKMS:-}; pause_us=${PAUSE:-0}; ck_file=$FILE; wcpu=$WCPU; chosen=$CHOSEN
                 ws_with="$ws_with $(window_sum "$TRIG_MS" "${ck_with:-0}")"
                 top1=$(top3 "$(sort -n "$W/steps" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')")
                 NOTRIG=1 run_once "$size" "$write" "$th" "$steps" 150 "$cap"
@@ -182,7 +189,9 @@ for size in $SIZES; do
                 grep -q restored "$W/rout" || { rest_ms="fail"; break; }
                 keep_min rest_ms $((t1 - t0))
             done
-            echo "| $((size / 1024)) GiB | $write | $th | $cap | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $cap_ms | $mc | $(ratio "$extra" "$mc") | $(ratio "$cap_ms" "$mc") | ${CKMS:-?} | ${wcpu:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
+            capname=$cap
+            [ "$cap" = auto ] && capname="auto: $chosen"
+            echo "| $((size / 1024)) GiB | $write | $th | $capname | $fork | $pause | $(ratio "$pause" "$fork") | $extra | $cap_ms | $mc | $(ratio "$extra" "$mc") | $(ratio "$cap_ms" "$mc") | ${CKMS:-?} | ${wcpu:-?} | $zstd_ms | $(ratio "${CKMS:-0}" "$zstd_ms") | $pct | $rest_ms | $read_ms | $(ratio "$rest_ms" "$read_ms") |"
           done
         done
     done
