@@ -945,6 +945,19 @@ static int start_workers(int n, int level)
     return 0;
 }
 
+/* CKPT_CAPTURE=auto under fork capture: the writer watches how much of the
+ * program's memory the program rewrites (watch_rewrites, below) */
+static uint64_t watch_next_ns, done_pages;
+static int watch_rewrites(void);
+
+/* private anonymous memory of the program, saved from the writer's
+ * copy-on-write view: what a rewrite by the program costs a fault */
+static int cow_counted(const struct vma *m)
+{
+    return !m->skip_data && !m->staged && !(m->v.flags & (CKC_VMA_SHARED | CKC_VMA_FILE | CKC_VMA_DEVICE)) &&
+           !(m->v.start < ck.self_rw_hi && m->v.end > ck.self_rw_lo);
+}
+
 static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
 {
     uint32_t f = m->v.flags;
@@ -973,6 +986,10 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
         size_t np = (size_t)((we - ws) / PAGE);
         long r = ck_sys4(SYS_pread64, pagemap, pm, np * 8, (ws / PAGE) * 8);
         if (r < (long)(np * 8)) return r < 0 ? (int)r : -EIO;
+        if (watch_next_ns && cow_counted(m)) {
+            for (size_t i = 0; i < np; i++) done_pages += (pm[i] & PM_PRESENT) != 0;
+            if ((r = watch_rewrites()) < 0) return (int)r;
+        }
         if (file_private) {
             size_t i = 0;
             while (i < np) {
@@ -1618,22 +1635,15 @@ static void avoid_busy_cpus(void)
  * writer ran.  Of the private anonymous pages the writer still maps, those
  * the program wrote since the fork are now the writer's alone (the program
  * took a copy of each at its first write: pagemap's "exclusively mapped"
- * bit); the others are still shared.  Measured as the writer ends, so it
- * covers every copy-on-write fault this checkpoint cost.  A program slowed
- * down by those faults rewrites less in that time than it would otherwise
- * (one 1 GiB stencil sweep takes 4-5 s of faults on some virtual machines),
- * so little is enough: 1 if it rewrote a 32nd of them, and 16 MiB.  Copying
- * every page into the staging area in the pause then costs the program less
- * (0.1-0.4 us per 4 KiB page, against 1-20 us for each fault; BENCHMARKS.md). */
+ * bit); the others are still shared. */
 #define PM_EXCLUSIVE (1ull << 56)
-static int rewrote_much(int pagemap)
+static void count_rewritten(int pagemap, uint64_t *present, uint64_t *excl)
 {
-    uint64_t present = 0, excl = 0, pm[512];
+    uint64_t pm[512];
+    *present = *excl = 0;
     for (int i = 0; i < nvmas; i++) {
         struct vma *m = &vmas[i];
-        if (m->skip_data || m->staged || (m->v.flags & (CKC_VMA_SHARED | CKC_VMA_FILE | CKC_VMA_DEVICE)) ||
-            (m->v.start < ck.self_rw_hi && m->v.end > ck.self_rw_lo))
-            continue;
+        if (!cow_counted(m)) continue;
         for (uint64_t a = m->v.start; a < m->v.end;) {
             size_t np = (size_t)((m->v.end - a) / PAGE);
             if (np > 512) np = 512;
@@ -1642,17 +1652,64 @@ static int rewrote_much(int pagemap)
             np = (size_t)r / 8;
             for (size_t k = 0; k < np; k++)
                 if (pm[k] & PM_PRESENT) {
-                    present++;
-                    excl += (pm[k] & PM_EXCLUSIVE) != 0;
+                    (*present)++;
+                    *excl += (pm[k] & PM_EXCLUSIVE) != 0;
                 }
             a += np * PAGE;
         }
     }
-    int much = excl >= 4096 && excl * 32 >= present;
-    ck_debug("writer: the program rewrote %lu of %lu MiB of its private memory while the checkpoint was written%s",
-             (unsigned long)(excl * PAGE >> 20), (unsigned long)(present * PAGE >> 20),
-             much ? "; copy capture from now on" : "");
-    return much;
+}
+
+/* Whether rewriting excl of present pages makes copy capture the cheaper
+ * one.  A program slowed down by copy-on-write faults rewrites less in a
+ * checkpoint's time than it would otherwise (one 1 GiB stencil sweep takes
+ * 4-5 s of faults on some virtual machines), so little is enough: a 32nd of
+ * its private memory, and 16 MiB.  Copying every page into the staging area
+ * in the pause then costs the program less (0.1-0.4 us per 4 KiB page,
+ * against 1-20 us for each fault; BENCHMARKS.md). */
+static int rewrites_much(uint64_t present, uint64_t excl)
+{
+    return excl >= 4096 && excl * 32 >= present;
+}
+
+/* The same, while the writer is at work: every 250 ms (from 250 ms after it
+ * started) the rewrites so far, and from the second look on, a projection
+ * over the whole checkpoint: the rewrites since the last look, per page the
+ * writer went through meanwhile (done_pages: present pages it has reached),
+ * times the pages still ahead of it.  (A program that rewrites one small
+ * set of pages over and over copies each only once: its count stops
+ * growing.)  -ECANCELED when the projection says copy: the writer then gives
+ * this checkpoint up, and the program takes it again at once with copy
+ * capture (core.c), rather than paying for faults until the writer is done
+ * (seconds per GiB with two busy threads). */
+static int pagemap_fd_w = -1;
+static uint64_t watch_excl, watch_done;
+static int watch_looks;
+
+static int watch_rewrites(void)
+{
+    uint64_t now = ck_now_ns(CLOCK_MONOTONIC);
+    if (now < watch_next_ns) return 0;
+    uint64_t present, excl;
+    count_rewritten(pagemap_fd_w, &present, &excl);
+    uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
+    /* never more than 5 % of the writer's time for this */
+    watch_next_ns = t1 + (250000000ull > 20 * (t1 - now) ? 250000000ull : 20 * (t1 - now));
+    uint64_t done = done_pages < present ? done_pages : present;
+    uint64_t projected = excl;
+    if (watch_looks++ > 0 && excl > watch_excl) {
+        uint64_t step = done > watch_done ? done - watch_done : 0;
+        if (step < present / 64) step = present / 64;
+        projected += (uint64_t)((double)(excl - watch_excl) * (double)(present - done) / (double)(step ? step : 1));
+    }
+    watch_excl = excl;
+    watch_done = done;
+    if (!rewrites_much(present, projected)) return 0;
+    ck_debug("writer: the program rewrote %lu of %lu MiB of its private memory in the first %lu %% of the "
+             "checkpoint (%lu MiB projected); giving it up for copy capture", (unsigned long)(excl * PAGE >> 20),
+             (unsigned long)(present * PAGE >> 20), (unsigned long)(100 * done / (present ? present : 1)),
+             (unsigned long)(projected * PAGE >> 20));
+    return -ECANCELED;
 }
 
 void ck_writer_main(void)
@@ -1744,8 +1801,19 @@ void ck_writer_main(void)
     if (nw == 1) nw = 0;   /* one core: compress inline */
     if ((r = start_workers(nw, ck.cfg.level)) < 0) { ckdir_abort(&tx); fail("arena", r); }
     choose_read_mode(pagemap);
+    watch_next_ns = 0;
+    if (ck.cfg.capture == CK_CAPTURE_AUTO && ck_capture_mode() == CK_CAPTURE_FORK) {
+        pagemap_fd_w = pagemap;
+        watch_next_ns = ck_now_ns(CLOCK_MONOTONIC) + 250000000ull;
+        done_pages = watch_excl = watch_done = 0;
+        watch_looks = 0;
+    }
     for (int i = 0; i < nvmas; i++) {
         r = save_vma(w, &vmas[i], pagemap);
+        if (r == -ECANCELED) {
+            ckdir_abort(&tx);
+            ck_sys1(SYS_exit_group, 4);   /* given up for copy capture (core.c) */
+        }
         if (r < 0) {
             ckdir_abort(&tx);
             ck_err("checkpoint %u failed: saving %lx-%lx %s: %s", ck.seq,
@@ -1774,8 +1842,15 @@ void ck_writer_main(void)
     if (r < 0) { ckdir_abort(&tx); fail("making the checkpoint durable", r); }
     if (ck.cfg.keep > 0) ckdir_gc(dirfd, (unsigned)ck.cfg.keep, NULL);
     /* exit status 3: written, and later checkpoints should copy (core.c) */
-    if (ck.cfg.capture == CK_CAPTURE_AUTO && ck_capture_mode() == CK_CAPTURE_FORK && rewrote_much(pagemap))
-        ck_sys1(SYS_exit_group, 3);
+    if (watch_next_ns) {
+        uint64_t present, excl;
+        count_rewritten(pagemap, &present, &excl);
+        int much = rewrites_much(present, excl);
+        ck_debug("writer: the program rewrote %lu of %lu MiB of its private memory while the checkpoint was "
+                 "written%s", (unsigned long)(excl * PAGE >> 20), (unsigned long)(present * PAGE >> 20),
+                 much ? "; copy capture from now on" : "");
+        if (much) ck_sys1(SYS_exit_group, 3);
+    }
     ck_sys1(SYS_exit_group, 0);
     __builtin_unreachable();
 }

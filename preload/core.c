@@ -254,6 +254,18 @@ static void do_checkpoint(int reason)
                     "copy it in the pause (copy capture)", seq);
         }
         finish(seq, 0);
+    } else if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 4 && !ck.auto_copy) {
+        /* CKPT_CAPTURE=auto: the writer gave this copy-on-write checkpoint up
+         * early, the program rewriting its memory under it; take it again
+         * now, copying (same number: no checkpoint was lost) */
+        ck.auto_copy = 1;
+        ck_info("checkpoint %d given up after %lu ms: the program rewrites its memory under the copy-on-write "
+                "snapshot; taken again now, and later checkpoints copy it in the pause (copy capture)",
+                seq, (unsigned long)((t2 - ck.t_stop_ns) / 1000000));
+        ck.seq--;
+        ck.busy = 0;
+        do_checkpoint(reason);
+        return;
     } else {
         if (WIFSIGNALED(status))
             ck_err("checkpoint %d failed: writer killed by signal %d", seq, WTERMSIG(status));
