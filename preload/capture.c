@@ -1672,19 +1672,15 @@ static int rewrites_much(uint64_t present, uint64_t excl)
     return excl >= 4096 && excl * 32 >= present;
 }
 
-/* The same, while the writer is at work: every 250 ms (from 250 ms after it
- * started) the rewrites so far, and from the second look on, a projection
- * over the whole checkpoint: the rewrites since the last look, per page the
- * writer went through meanwhile (done_pages: present pages it has reached),
- * times the pages still ahead of it.  (A program that rewrites one small
- * set of pages over and over copies each only once: its count stops
- * growing.)  -ECANCELED when the projection says copy: the writer then gives
- * this checkpoint up, and the program takes it again at once with copy
- * capture (core.c), rather than paying for faults until the writer is done
- * (seconds per GiB with two busy threads). */
+/* The same, while the writer is at work, every 250 ms: once the program has
+ * rewritten that much, copy capture would have cost it less already, and
+ * every page it rewrites from now on costs it another fault (seconds per GiB
+ * with two busy threads).  -ECANCELED then: the writer gives this checkpoint
+ * up and the program takes it again at once with copy capture (core.c).
+ * (No projection from the rate so far: a program that rewrites one set of
+ * pages over and over copies each only once, however slowly the faults let
+ * it go through them, and it stays with fork capture.) */
 static int pagemap_fd_w = -1;
-static uint64_t watch_excl, watch_done;
-static int watch_looks;
 
 static int watch_rewrites(void)
 {
@@ -1695,20 +1691,11 @@ static int watch_rewrites(void)
     uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
     /* never more than 5 % of the writer's time for this */
     watch_next_ns = t1 + (250000000ull > 20 * (t1 - now) ? 250000000ull : 20 * (t1 - now));
+    if (!rewrites_much(present, excl)) return 0;
     uint64_t done = done_pages < present ? done_pages : present;
-    uint64_t projected = excl;
-    if (watch_looks++ > 0 && excl > watch_excl) {
-        uint64_t step = done > watch_done ? done - watch_done : 0;
-        if (step < present / 64) step = present / 64;
-        projected += (uint64_t)((double)(excl - watch_excl) * (double)(present - done) / (double)(step ? step : 1));
-    }
-    watch_excl = excl;
-    watch_done = done;
-    if (!rewrites_much(present, projected)) return 0;
     ck_debug("writer: the program rewrote %lu of %lu MiB of its private memory in the first %lu %% of the "
-             "checkpoint (%lu MiB projected); giving it up for copy capture", (unsigned long)(excl * PAGE >> 20),
-             (unsigned long)(present * PAGE >> 20), (unsigned long)(100 * done / (present ? present : 1)),
-             (unsigned long)(projected * PAGE >> 20));
+             "checkpoint; giving it up for copy capture", (unsigned long)(excl * PAGE >> 20),
+             (unsigned long)(present * PAGE >> 20), (unsigned long)(100 * done / (present ? present : 1)));
     return -ECANCELED;
 }
 
@@ -1805,8 +1792,7 @@ void ck_writer_main(void)
     if (ck.cfg.capture == CK_CAPTURE_AUTO && ck_capture_mode() == CK_CAPTURE_FORK) {
         pagemap_fd_w = pagemap;
         watch_next_ns = ck_now_ns(CLOCK_MONOTONIC) + 250000000ull;
-        done_pages = watch_excl = watch_done = 0;
-        watch_looks = 0;
+        done_pages = 0;
     }
     for (int i = 0; i < nvmas; i++) {
         r = save_vma(w, &vmas[i], pagemap);
