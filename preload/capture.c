@@ -950,11 +950,12 @@ static int start_workers(int n, int level)
 static uint64_t watch_next_ns, done_pages;
 static int watch_rewrites(void);
 
-/* private anonymous memory of the program, saved from the writer's
- * copy-on-write view: what a rewrite by the program costs a fault */
+/* private anonymous memory of the program, writable, saved from the
+ * writer's copy-on-write view: what a rewrite by the program costs a fault */
 static int cow_counted(const struct vma *m)
 {
-    return !m->skip_data && !m->staged && !(m->v.flags & (CKC_VMA_SHARED | CKC_VMA_FILE | CKC_VMA_DEVICE)) &&
+    return !m->skip_data && !m->staged && (m->prot & PROT_WRITE) &&
+           !(m->v.flags & (CKC_VMA_SHARED | CKC_VMA_FILE | CKC_VMA_DEVICE)) &&
            !(m->v.start < ck.self_rw_hi && m->v.end > ck.self_rw_lo);
 }
 
