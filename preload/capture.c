@@ -741,7 +741,7 @@ static int save_staged(ckf_writer *w, struct vma *m)
         if (r < 0) {
             ck_err("checkpoint %u lost: %s", ck.seq, r == -ESRCH ? "the program ended during the copy" :
                    "the program unmapped or discarded memory before it was copied");
-            ck_sys1(SYS_exit_group, 2);
+            ck_sys1(SYS_exit_group, CK_WRITER_FAILED);
         }
         staged_ready = 1;
         if (!ck_stg.huge) stg_fd = sys_open("/proc/self/mem", O_RDONLY, 0);
@@ -933,7 +933,7 @@ static int start_workers(int n, int level)
     /* fault the buffers in with one call: a page fault per page costs more
      * (on a VM, several microseconds each) */
     uint64_t a0 = (uint64_t)lo & ~4095ull;
-    ck_sys3(SYS_madvise, (long)a0, (long)((uint64_t)hi - a0), 23 /* MADV_POPULATE_WRITE */);
+    ck_sys3(SYS_madvise, (long)a0, (long)((uint64_t)hi - a0), MADV_POPULATE_WRITE);
     submitted = taken = quit = 0;
     written = 0;
     nworkers = 0;
@@ -948,7 +948,7 @@ static int start_workers(int n, int level)
 /* CKPT_CAPTURE=auto under fork capture: the writer watches how much of the
  * program's memory the program rewrites (watch_rewrites, below) */
 static uint64_t watch_next_ns, done_pages;
-static int watch_rewrites(void);
+static int watch_rewrites(int pagemap);
 
 /* private anonymous memory of the program, writable, saved from the
  * writer's copy-on-write view: what a rewrite by the program costs a fault */
@@ -989,7 +989,7 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
         if (r < (long)(np * 8)) return r < 0 ? (int)r : -EIO;
         if (watch_next_ns && cow_counted(m)) {
             for (size_t i = 0; i < np; i++) done_pages += (pm[i] & PM_PRESENT) != 0;
-            if ((r = watch_rewrites()) < 0) return (int)r;
+            if ((r = watch_rewrites(pagemap)) < 0) return (int)r;
         }
         if (file_private) {
             size_t i = 0;
@@ -1537,7 +1537,7 @@ static void fail2(const char *what, int err, int ckf_err) __attribute__((noretur
 static void fail2(const char *what, int err, int ckf_err)
 {
     ck_err("checkpoint %u failed: %s: %s", ck.seq, what, ckf_err ? ckf_reason(err) : strerror(-err));
-    ck_sys1(SYS_exit_group, 2);
+    ck_sys1(SYS_exit_group, CK_WRITER_FAILED);
     __builtin_unreachable();
 }
 #define fail(what, err) fail2(what, err, 0)
@@ -1681,14 +1681,12 @@ static int rewrites_much(uint64_t present, uint64_t excl)
  * (No projection from the rate so far: a program that rewrites one set of
  * pages over and over copies each only once, however slowly the faults let
  * it go through them, and it stays with fork capture.) */
-static int pagemap_fd_w = -1;
-
-static int watch_rewrites(void)
+static int watch_rewrites(int pagemap)
 {
     uint64_t now = ck_now_ns(CLOCK_MONOTONIC);
     if (now < watch_next_ns) return 0;
     uint64_t present, excl;
-    count_rewritten(pagemap_fd_w, &present, &excl);
+    count_rewritten(pagemap, &present, &excl);
     uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
     /* never more than 5 % of the writer's time for this */
     watch_next_ns = t1 + (250000000ull > 20 * (t1 - now) ? 250000000ull : 20 * (t1 - now));
@@ -1791,7 +1789,6 @@ void ck_writer_main(void)
     choose_read_mode(pagemap);
     watch_next_ns = 0;
     if (ck.cfg.capture == CK_CAPTURE_AUTO && ck_capture_mode() == CK_CAPTURE_FORK) {
-        pagemap_fd_w = pagemap;
         watch_next_ns = ck_now_ns(CLOCK_MONOTONIC) + 250000000ull;
         done_pages = 0;
     }
@@ -1799,14 +1796,14 @@ void ck_writer_main(void)
         r = save_vma(w, &vmas[i], pagemap);
         if (r == -ECANCELED) {
             ckdir_abort(&tx);
-            ck_sys1(SYS_exit_group, 4);   /* given up for copy capture (core.c) */
+            ck_sys1(SYS_exit_group, CK_WRITER_GAVE_UP);
         }
         if (r < 0) {
             ckdir_abort(&tx);
             ck_err("checkpoint %u failed: saving %lx-%lx %s: %s", ck.seq,
                    (unsigned long)vmas[i].v.start, (unsigned long)vmas[i].v.end, vmas[i].path,
                    ckf_reason(r));
-            ck_sys1(SYS_exit_group, 2);
+            ck_sys1(SYS_exit_group, CK_WRITER_FAILED);
         }
     }
     if ((r = flush_all(w)) < 0) { ckdir_abort(&tx); fail2("compressing memory", r, 1); }
@@ -1828,7 +1825,6 @@ void ck_writer_main(void)
              ru.tv[0] * 1000 + ru.tv[1] / 1000, ru.tv[2] * 1000 + ru.tv[3] / 1000);
     if (r < 0) { ckdir_abort(&tx); fail("making the checkpoint durable", r); }
     if (ck.cfg.keep > 0) ckdir_gc(dirfd, (unsigned)ck.cfg.keep, NULL);
-    /* exit status 3: written, and later checkpoints should copy (core.c) */
     if (watch_next_ns) {
         uint64_t present, excl;
         count_rewritten(pagemap, &present, &excl);
@@ -1836,7 +1832,7 @@ void ck_writer_main(void)
         ck_debug("writer: the program rewrote %lu of %lu MiB of its private memory while the checkpoint was "
                  "written%s", (unsigned long)(excl * PAGE >> 20), (unsigned long)(present * PAGE >> 20),
                  much ? "; copy capture from now on" : "");
-        if (much) ck_sys1(SYS_exit_group, 3);
+        if (much) ck_sys1(SYS_exit_group, CK_WRITER_COPY_NEXT);
     }
     ck_sys1(SYS_exit_group, 0);
     __builtin_unreachable();

@@ -244,9 +244,9 @@ static void do_checkpoint(int reason)
     ck.wstack = 0;
     if (cuda) ckpt_cuda_data_release();
     uint64_t t2 = ck_now_ns(CLOCK_MONOTONIC);
-    if (r == pid && WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 3)) {
+    if (r == pid && WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == CK_WRITER_COPY_NEXT)) {
         ck_info("checkpoint %d written: total %lu ms", seq, (unsigned long)((t2 - ck.t_stop_ns) / 1000000));
-        if (WEXITSTATUS(status) == 3 && !ck.auto_copy) {
+        if (WEXITSTATUS(status) == CK_WRITER_COPY_NEXT && !ck.auto_copy) {
             /* CKPT_CAPTURE=auto: the writer found the program rewriting its
              * memory under the copy-on-write snapshot */
             ck.auto_copy = 1;
@@ -254,7 +254,7 @@ static void do_checkpoint(int reason)
                     "copy it in the pause (copy capture)", seq);
         }
         finish(seq, 0);
-    } else if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 4 && !ck.auto_copy) {
+    } else if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == CK_WRITER_GAVE_UP && !ck.auto_copy) {
         /* CKPT_CAPTURE=auto: the writer gave this copy-on-write checkpoint up
          * early, the program rewriting its memory under it; take it again
          * now, copying (same number: no checkpoint was lost) */
@@ -269,7 +269,7 @@ static void do_checkpoint(int reason)
     } else {
         if (WIFSIGNALED(status))
             ck_err("checkpoint %d failed: writer killed by signal %d", seq, WTERMSIG(status));
-        else if (WIFEXITED(status) && WEXITSTATUS(status) != 2) /* 2: it logged why */
+        else if (WIFEXITED(status) && WEXITSTATUS(status) != CK_WRITER_FAILED) /* it logged why */
             ck_err("checkpoint %d failed (writer status %d)", seq, WEXITSTATUS(status));
         finish(seq, -EIO);
     }

@@ -26,6 +26,12 @@
 #define CK_MAX_FDS 1024
 #define CK_PATH_MAX 4096
 enum { CK_CAPTURE_AUTO = 0, CK_CAPTURE_FORK = 1, CK_CAPTURE_COPY = 2, CK_CAPTURE_WP = 3 };
+/* The writer's exit status, besides 0 (written): */
+enum {
+    CK_WRITER_FAILED = 2,     /* failed; it logged why */
+    CK_WRITER_COPY_NEXT = 3,  /* written; CKPT_CAPTURE=auto: later checkpoints copy */
+    CK_WRITER_GAVE_UP = 4,    /* CKPT_CAPTURE=auto: given up, to be taken again with copy */
+};
 
 /* Per-thread record, filled by the thread itself in the park handler. */
 struct ck_slot {

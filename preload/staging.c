@@ -222,7 +222,7 @@ static void *populate_main(void *p)
 {
     struct populate *a = p;
     ck_sys3(SYS_setpriority, PRIO_PROCESS, 0, ck.cfg.nice);
-    a->r = ck_sys3(SYS_madvise, a->addr, a->len, 23 /* MADV_POPULATE_WRITE */);
+    a->r = ck_sys3(SYS_madvise, a->addr, a->len, MADV_POPULATE_WRITE);
     return NULL;
 }
 
@@ -231,7 +231,7 @@ static long populate_write(long addr, long len)
     struct populate a = { addr, len, -ENOSYS };
     pthread_t t;
     if (ck.cfg.nice <= 0 || ck_real_pthread_create(&t, NULL, populate_main, &a) != 0)
-        return ck_sys3(SYS_madvise, addr, len, 23 /* MADV_POPULATE_WRITE */);
+        return ck_sys3(SYS_madvise, addr, len, MADV_POPULATE_WRITE);
     pthread_join(t, NULL);
     return a.r;
 }
@@ -248,7 +248,7 @@ static int ensure_area(uint64_t *base, uint64_t *cap, uint64_t want, int huge, i
     if (*cap >= want && (!is_huge || *is_huge == huge)) {
         /* The last writer's fork left a private area write-protected: make
          * it writable again now, not by a fault per huge page in the pause. */
-        if (is_huge && *is_huge) ck_sys3(SYS_madvise, (long)*base, (long)*cap, 23 /* MADV_POPULATE_WRITE */);
+        if (is_huge && *is_huge) ck_sys3(SYS_madvise, (long)*base, (long)*cap, MADV_POPULATE_WRITE);
         return 0;
     }
     if (*base) ck_sys2(SYS_munmap, *base, *cap);
