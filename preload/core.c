@@ -199,6 +199,7 @@ static void do_checkpoint(int reason)
         return;
     }
     uint64_t t_parked = ck_now_ns(CLOCK_MONOTONIC);
+    ck_ptimers_capture();
     ck_capture_fds();
     ck_staging_copy();
     ck.wstack_len = 1 << 20;
@@ -302,6 +303,7 @@ static void after_restore(void)
         if (!t->it_value.tv_sec && !t->it_value.tv_usec) t->it_value = t->it_interval;
         if (t->it_value.tv_sec || t->it_value.tv_usec) ck_sys3(SYS_setitimer, i, t, 0);
     }
+    ck_ptimers_restore();
     __atomic_store_n(&ck.checkin, 0, __ATOMIC_SEQ_CST);
     if (ckpt_cuda_active() && ckpt_cuda_after_restore(why, sizeof why) < 0) {
         /* The driver stays locked: any CUDA call would block for good.  A clear

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/types.h>
 
 #include "format/ckc.h"
@@ -49,6 +50,17 @@ struct ck_slot {
     int has_affinity;
     char name[16];
     struct { long tv_sec, tv_nsec; } sleep_left; /* see park.c restart_sleep */
+};
+
+/* A POSIX timer (timer_create), saved in the pause (ptimers.c). */
+#define CK_MAX_PTIMERS 128
+struct ck_ptimer {
+    int id, clock, signo, notify;
+    int slot;                  /* SIGEV_THREAD_ID: the slot of the thread it signals */
+    int clock_slot;            /* a thread's CPU clock: that thread's slot */
+    int restored;
+    uint64_t value;            /* sigev_value */
+    struct itimerspec spec;    /* time left and interval, as timer_gettime() gave them */
 };
 
 struct ck_fdrec {
@@ -100,6 +112,8 @@ struct ck_state {
     int reason;
     uint32_t seq;
     struct itimerval itimers[3];
+    struct ck_ptimer ptimers[CK_MAX_PTIMERS];
+    int nptimers;
     uint64_t pause_ns, t_stop_ns;
     int ncpu;                  /* CPUs the program may run on (at start) */
     char exe[CK_PATH_MAX];     /* the program's executable (original, not ckpt-restore) */
@@ -132,6 +146,10 @@ void ck_init(void) HIDDEN;
 uint64_t ck_now_ns(int clock) HIDDEN;
 long ck_read_file(const char *path, char *buf, size_t cap) HIDDEN;
 void ck_trigger(int reason) HIDDEN;
+
+/* ptimers.c */
+void ck_ptimers_capture(void) HIDDEN;   /* in the pause */
+void ck_ptimers_restore(void) HIDDEN;   /* in a restored process, before the release */
 
 /* park.c */
 void ck_park_install(void) HIDDEN;

@@ -46,6 +46,18 @@ prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
     grep -q 'SIGALRM in tail=yes SIGPROF in tail=yes' "$WORK/ref.out"
 }
 
+@test "ptimers: POSIX timers (signal, thread, SIGEV_THREAD, CPU clock, none) keep ids, values and targets" {
+    ck_roundtrip "$WORK" ptimers "$PROGS/ptimers" "$(ck_pick 130 350)"
+    grep -q 'in tail A=yes B=yes C=yes D=yes' "$WORK/ref.out"
+    grep -q 'wrong expiries=none' "$WORK/ref.out"
+}
+
+@test "ptimers, restored without a pid namespace: thread-aimed timers follow their threads' new tids" {
+    export CKPT_RESTORE_NO_PIDNS=1
+    ck_roundtrip "$WORK" ptimers "$PROGS/ptimers" "$(ck_pick 130 350)"
+    grep -q 'wrong expiries=none' "$WORK/ref.out"
+}
+
 prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
 
 @test "dlmmap: dlopen()ed library, MAP_PRIVATE written + MAP_SHARED read" {
