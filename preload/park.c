@@ -286,9 +286,55 @@ static int alive_signalled(void)
     return n;
 }
 
+/* "/proc/self/task/TID/LEAF" in out (64 bytes) */
+static const char *task_path(char *out, int tid, const char *leaf)
+{
+    char d[12];
+    int n = 16, k = 0;
+    memcpy(out, "/proc/self/task/", 16);
+    for (int v = tid; v; v /= 10) d[k++] = (char)('0' + v % 10);
+    while (k) out[n++] = d[--k];
+    out[n++] = '/';
+    size_t l = strlen(leaf);
+    memcpy(out + n, leaf, l + 1);
+    return out;
+}
+
+/* A signalled thread that has not parked and blocks the stop signal (through a
+ * raw system call: the program's own masks never block it, see hooks.c), such
+ * as glibc's POSIX AIO and mq_notify helpers.  It cannot stop until it unblocks
+ * the signal, which such threads never do: better to give the checkpoint up at
+ * once than keep the program stopped for the whole park timeout.  Returns its
+ * tid, or 0. */
+static int blocking_thread(void)
+{
+    char path[64], buf[2048];
+    for (int i = 0; i < nsig; i++) {
+        int tid = sig_tids[i];
+        if (tid <= 0) continue;
+        struct ck_slot *sl = slot_find(tid);
+        if (sl && sl->parked_gen == ck.stop_gen) continue;
+        if (ck_read_file(task_path(path, tid, "status"), buf, sizeof buf) <= 0) continue;
+        const char *p = strstr(buf, "SigBlk:");
+        if (!p) continue;
+        p += 7;
+        while (*p == ' ' || *p == '\t') p++;
+        uint64_t m = 0;
+        for (;; p++) {
+            int x = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+            if (x < 0) break;
+            m = m << 4 | (uint64_t)x;
+        }
+        if (m & (1ull << (ck.cfg.privsig - 1))) return tid;
+    }
+    return 0;
+}
+
 int ck_stop_world(void)
 {
-    uint64_t deadline = ck_now_ns(CLOCK_MONOTONIC) + (uint64_t)ck.cfg.park_timeout_ms * 1000000ull;
+    uint64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
+    uint64_t deadline = t0 + (uint64_t)ck.cfg.park_timeout_ms * 1000000ull;
+    int looked = 0;
     nsig = 0;
     __atomic_store_n(&ck.parked, 0, __ATOMIC_SEQ_CST);
     __atomic_add_fetch(&ck.stop_gen, 1, __ATOMIC_SEQ_CST);
@@ -313,6 +359,20 @@ int ck_stop_world(void)
                    ck.cfg.privsig);
             ck_release_world();
             return -ETIMEDOUT;
+        }
+        if (!looked && ck_now_ns(CLOCK_MONOTONIC) > t0 + 50000000ull) {
+            /* 50 ms: glibc blocks every signal only for microseconds at a time */
+            looked = 1;
+            int tid = blocking_thread();
+            if (tid) {
+                char comm[64] = "", path[64];
+                if (ck_read_file(task_path(path, tid, "comm"), comm, sizeof comm) > 0)
+                    comm[strcspn(comm, "\n")] = 0;
+                ck_err("checkpoint abandoned: thread %d (%s) blocks signal %d, so it cannot be stopped "
+                       "(a glibc POSIX AIO or mq_notify helper thread does)", tid, comm, ck.cfg.privsig);
+                ck_release_world();
+                return -EDEADLK;
+            }
         }
         ck_futex_wait(&ck.parked, p, 2000000);   /* 2 ms */
         if (__atomic_load_n(&ck.parked, __ATOMIC_ACQUIRE) == p) {

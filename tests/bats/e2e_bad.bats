@@ -126,3 +126,24 @@ one_checkpoint() {
     [ "$status" = 0 ] || { echo "$output"; false; }
     [[ "$output" == *restored-as-nobody-ok* ]]
 }
+
+@test "a thread that blocks the stop signal (glibc's AIO helper): the checkpoint is given up at once, the program runs on" {
+    [ -f "$LIBCKPT" ] || skip "$LIBCKPT not built"
+    cd "$WORK"
+    "$PROGS/aioloop" ref.dat >ref.out
+    local t0 t1
+    t0=$(ck_now_ms)
+    CKPT_DIR="$WORK/ck" CKPT_PARK_TIMEOUT_MS=60000 LD_PRELOAD="$LIBCKPT" "$PROGS/aioloop" run.dat >run.out 2>run.err &
+    local pid=$!
+    sleep 0.4
+    kill -USR1 "$pid"
+    wait "$pid"
+    t1=$(ck_now_ms)
+    cat run.err
+    cmp ref.out run.out
+    grep -q 'checkpoint abandoned: thread [0-9]* (aioloop) blocks signal' run.err
+    [ ! -e "$WORK/ck/latest" ]
+    # not held for the 60 s park timeout: the whole run took seconds
+    echo "# run with the refused checkpoint: $((t1 - t0)) ms"
+    [ $((t1 - t0)) -lt 30000 ]
+}
