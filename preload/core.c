@@ -449,7 +449,14 @@ void ck_init(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = ck_trigger_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
+    /* Nothing may run inside it (but the stop signal and glibc's own): whether
+     * it restarts the call it interrupted depends on no handler of the
+     * program's having run meanwhile (park.c restart_sleep).  The program's
+     * handler, when it is the program's signal, gets the program's mask. */
+    sigfillset(&sa.sa_mask);
+    sigdelset(&sa.sa_mask, ck.cfg.privsig);
+    sigdelset(&sa.sa_mask, 32);
+    sigdelset(&sa.sa_mask, 33);
     ck_real_sigaction(ck.cfg.signo, &sa, NULL);
     ck.app_trigger_set = 1;
     ck_real_sigaction(ck.cfg.privsig, NULL, &ck.app_priv);

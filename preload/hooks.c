@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 /* glibc's dlsym, by version (see above). */
@@ -222,12 +223,16 @@ void ck_trigger_handler(int sig, siginfo_t *si, void *uc)
         ck_sys3(SYS_tgkill, ck_getpid(), ck_gettid(), sig);
         return;
     }
-    /* Run the program's handler with its own mask added, as the kernel would. */
-    uint64_t add, old;
+    /* Run the program's handler with the mask the kernel would have given it:
+     * the interrupted code's, its sa_mask and the signal (ours blocks all). */
+    uint64_t set, add, old;
     memcpy(&add, &a.sa_mask, 8);
-    if (!(a.sa_flags & SA_NODEFER)) add |= 1ull << (sig - 1);
-    add &= ~(1ull << (ck.cfg.privsig - 1));
-    ck_sys4(SYS_rt_sigprocmask, SIG_BLOCK, &add, &old, 8);
+    if (uc) memcpy(&set, &((ucontext_t *)uc)->uc_sigmask, 8);
+    else ck_sys4(SYS_rt_sigprocmask, SIG_BLOCK, 0, &set, 8);
+    set |= add;
+    if (!(a.sa_flags & SA_NODEFER)) set |= 1ull << (sig - 1);
+    set &= ~(1ull << (ck.cfg.privsig - 1));
+    ck_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &set, &old, 8);
     if (a.sa_flags & SA_RESETHAND) {
         memset(&ck.app_trigger, 0, sizeof ck.app_trigger);
         ck.app_trigger.sa_handler = SIG_DFL;

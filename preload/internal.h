@@ -50,6 +50,8 @@ struct ck_slot {
     int has_affinity;
     char name[16];
     struct { long tv_sec, tv_nsec; } sleep_left; /* see park.c restart_sleep */
+    uint64_t restart_rip;      /* the last call restart_sleep restarted: where */
+    long restart_nr;           /* ... and which */
 };
 
 /* A POSIX timer (timer_create), saved in the pause (ptimers.c). */

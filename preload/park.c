@@ -124,12 +124,33 @@ static void reinstate_thread(struct ck_slot *s)
     ck_sys2(SYS_prctl, PR_SET_NAME, s->name);
 }
 
-/* A sleep the stop signal interrupted is restarted where it was, so that a
- * checkpoint does not wake the program early.  The kernel returns EINTR for
- * clock_nanosleep when any handler runs (ERESTART_RESTARTBLOCK is not
- * restarted after a handler); the syscall number is read from the
- * `mov $nr, %eax; syscall` sequence glibc uses, and a relative sleep resumes
- * with the time the kernel reported as remaining. */
+/* A blocking call that libckpt's signal interrupted is restarted where it was,
+ * so that a checkpoint neither wakes the program early nor hands it an EINTR
+ * it did not ask for.  The kernel returns EINTR, whatever SA_RESTART says, for
+ * sleeps (clock_nanosleep: ERESTART_RESTARTBLOCK is not restarted after a
+ * handler), for poll, select and epoll_wait and their variants, and for pause.
+ * The syscall number is read from the `mov $nr, %eax; syscall` sequence
+ * glibc uses; the arguments are still in their registers.
+ *  - a relative sleep resumes with the time the kernel reported as remaining;
+ *  - ppoll, pselect6 and select resume with their timeout, which the kernel
+ *    has brought down to the time left;
+ *  - poll, epoll_wait and epoll_pwait(2) have no such report: their timeout
+ *    starts again in full (the wait can be longer, never shorter);
+ *  - pause waits on.
+ * When a signal of the program's is pending as well, the EINTR is left alone:
+ * its handler runs next, and the call returns as it would have.  Called as
+ * the handler returns (after the release, in the restored process too). */
+static int program_signal_pending(const ucontext_t *uc)
+{
+    uint64_t pend = 0, mask;
+    if (ck_sys2(SYS_rt_sigpending, &pend, 8) < 0) return 0;
+    memcpy(&mask, &uc->uc_sigmask, 8);
+    pend &= ~mask;
+    pend &= ~(1ull << (ck.cfg.privsig - 1));
+    pend &= ~(1ull << (ck.cfg.signo - 1));
+    return pend != 0;
+}
+
 static void restart_sleep(struct ck_slot *s, ucontext_t *uc)
 {
     greg_t *g = uc->uc_mcontext.gregs;
@@ -141,6 +162,17 @@ static void restart_sleep(struct ck_slot *s, ucontext_t *uc)
     if (code[5] != 0x0f || code[6] != 0x05 || code[0] != 0xb8) return;
     int32_t nr;
     memcpy(&nr, code + 1, 4);
+    switch (nr) {
+    case SYS_clock_nanosleep:
+    case SYS_nanosleep:
+    case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
+    case SYS_epoll_wait: case SYS_epoll_pwait: case SYS_epoll_pwait2:
+    case SYS_pause:
+        break;
+    default:
+        return;
+    }
+    if (program_signal_pending(uc)) return;
     if (nr == SYS_clock_nanosleep) {
         if (!(g[REG_RSI] & TIMER_ABSTIME) && g[REG_R10]) {
             memcpy(&s->sleep_left, (void *)g[REG_R10], sizeof s->sleep_left);
@@ -151,11 +183,30 @@ static void restart_sleep(struct ck_slot *s, ucontext_t *uc)
             memcpy(&s->sleep_left, (void *)g[REG_RSI], sizeof s->sleep_left);
             g[REG_RDI] = (greg_t)&s->sleep_left;
         }
-    } else {
-        return;
     }
     g[REG_RAX] = nr;
     g[REG_RIP] -= 2;
+    s->restart_rip = (uint64_t)g[REG_RIP];
+    s->restart_nr = nr;
+}
+
+/* A call restart_sleep restarted, stopped again before it re-entered the
+ * kernel (a checkpoint right after the trigger's handler): if a signal of the
+ * program's arrived meanwhile, its handler runs next and the call must not
+ * then wait on as if nothing happened; it gets its EINTR back (a sleep with
+ * the time it had left). */
+static void undo_restart(struct ck_slot *s, ucontext_t *uc)
+{
+    greg_t *g = uc->uc_mcontext.gregs;
+    if (!s->restart_rip || (uint64_t)g[REG_RIP] != s->restart_rip || g[REG_RAX] != s->restart_nr) return;
+    if (!program_signal_pending(uc)) return;
+    if (s->restart_nr == SYS_nanosleep && g[REG_RDI] == (greg_t)&s->sleep_left && g[REG_RSI])
+        memcpy((void *)g[REG_RSI], &s->sleep_left, sizeof s->sleep_left);
+    if (s->restart_nr == SYS_clock_nanosleep && g[REG_RDX] == (greg_t)&s->sleep_left && g[REG_R10])
+        memcpy((void *)g[REG_R10], &s->sleep_left, sizeof s->sleep_left);
+    g[REG_RAX] = -EINTR;
+    g[REG_RIP] += 2;
+    s->restart_rip = 0;
 }
 
 /* For the trigger handler: a request from outside is ours, not the program's,
@@ -175,7 +226,6 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
     struct ck_slot *volatile s = slot_get(tid);
     if (!s) return;                     /* table full: the manager will time out */
     s->uc = uc;
-    restart_sleep(s, uc);
     record_thread(s);
     if (ck_ctx_save(&s->ctx)) {
         /* Restored process: ckpt-restore created this thread and entered here. */
@@ -200,6 +250,8 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
         if (r == gen) break;
         ck_futex_wait(&ck.release_gen, r, 0);
     }
+    undo_restart(s, uc);
+    restart_sleep(s, uc);
     errno = saved_errno;
 }
 

@@ -58,6 +58,24 @@ prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
     grep -q 'wrong expiries=none' "$WORK/ref.out"
 }
 
+@test "waiter: poll, epoll_wait, select, ppoll, pause neither fail with EINTR nor return early across a restore" {
+    ck_roundtrip "$WORK" waiter "$PROGS/waiter" "$(ck_pick 150 400)"
+}
+
+@test "waiter: 10 checkpoints while its threads wait; it never sees an EINTR" {
+    [ -f "$LIBCKPT" ] || skip "$LIBCKPT not built"
+    cd "$WORK"
+    "$PROGS/waiter" 150 >ref.out
+    CKPT_DIR="$WORK/ck" LD_PRELOAD="$LIBCKPT" "$PROGS/waiter" 150 >run.out 2>run.err &
+    local pid=$! i
+    sleep 0.1
+    for i in $(seq 1 10); do sleep 0.0$((RANDOM % 10)); kill -USR1 "$pid" 2>/dev/null || true; done
+    wait "$pid"
+    cat run.out
+    cmp ref.out run.out
+    [ -e "$WORK/ck/latest" ]
+}
+
 prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
 
 @test "dlmmap: dlopen()ed library, MAP_PRIVATE written + MAP_SHARED read" {
