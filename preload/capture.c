@@ -306,12 +306,15 @@ static int nvmas;
  * ranges are cut out of a line, never the whole line.  m is the last entry of
  * vmas, with room for NOWN more after it; returns how many entries it became
  * (0 to NOWN + 1), in address order from m on. */
-#define NOWN 4
+#define NOWN 5
 static int drop_own(struct vma *m)
 {
+    uint64_t snap_lo, snap_hi;
+    ck_shared_snapshot_area(&snap_lo, &snap_hi);
     const uint64_t own[NOWN][2] = {
         { (uint64_t)arena, (uint64_t)arena_end }, { ck.wstack, ck.wstack + ck.wstack_len },
         { ck_stg.base, ck_stg.base + ck_stg.cap }, { ck_stg.idx_base, ck_stg.idx_base + ck_stg.idx_cap },
+        { snap_lo, snap_hi },
     };
     uint64_t r[NOWN + 1][2] = { { m->v.start, m->v.end } };
     int nr = 1;
@@ -403,9 +406,7 @@ static int parse_maps(void)
         else if (!strncmp(p, "[stack", 6)) f |= CKC_VMA_STACK | CKC_VMA_ANON;
         else if (p[0] == 0 || !strncmp(p, "[anon:", 6)) f |= CKC_VMA_ANON;
         else if (p[0] == '[') { f |= CKC_VMA_ANON; }
-        else if (!strncmp(p, "/dev/zero", 9) || !strncmp(p, "/SYSV", 5) ||
-                 !strncmp(p, "/memfd:", 7) || !strncmp(p, "/dev/shm/", 9) ||
-                 strstr(p, " (deleted)")) {
+        else if (ck_path_contents_stored(p) || !strncmp(p, "/dev/shm/", 9)) {
             /* contents not recoverable from a file: store them */
             f |= CKC_VMA_ANON | CKC_VMA_DELETED;
             if (!strncmp(p, "/SYSV", 5)) f |= CKC_VMA_SYSV_SHM;
@@ -959,6 +960,44 @@ static int cow_counted(const struct vma *m)
            !(m->v.start < ck.self_rw_hi && m->v.end > ck.self_rw_lo);
 }
 
+/* Shared memory not copied in the pause (shared_snap.c): the fork did not
+ * copy its page tables, so which pages exist is the object's residency. */
+static int shared_presence(uint64_t ws, size_t np, uint64_t *pm)
+{
+    unsigned char vec[CKF_DEFAULT_BLOCK / PAGE];
+    long r = ck_sys3(SYS_mincore, ws, np * PAGE, vec);
+    if (r < 0) return (int)r;
+    for (size_t i = 0; i < np; i++) pm[i] = (vec[i] & 1) ? PM_PRESENT : 0;
+    return 0;
+}
+
+/* Shared memory copied in the pause: its pages as the copy holds them (the
+ * pages the copy has are those that were resident). */
+static int save_shared_snapshot(ckf_writer *w, struct vma *m, const char *snap, int pagemap)
+{
+    const uint64_t bs = CKF_DEFAULT_BLOCK;
+    uint64_t pm[CKF_DEFAULT_BLOCK / PAGE];
+    for (uint64_t ws = m->v.start; ws < m->v.end;) {
+        uint64_t we = (ws / bs + 1) * bs;
+        if (we > m->v.end) we = m->v.end;
+        size_t np = (size_t)((we - ws) / PAGE);
+        uint64_t cs = (uint64_t)snap + (ws - m->v.start);
+        long r = ck_sys4(SYS_pread64, pagemap, pm, np * 8, (cs / PAGE) * 8);
+        if (r < (long)(np * 8)) return r < 0 ? (int)r : -EIO;
+        for (size_t i = 0; i < np;) {
+            if (!(pm[i] & (PM_PRESENT | PM_SWAP))) { i++; continue; }
+            size_t j = i + 1;
+            while (j < np && (pm[j] & (PM_PRESENT | PM_SWAP))) j++;
+            uint64_t a = ws + i * PAGE, len = (j - i) * PAGE;
+            m->v.stored_bytes += len;
+            if ((r = submit_from(w, a, len, snap + (a - m->v.start), 0)) < 0) return (int)r;
+            i = j;
+        }
+        ws = we;
+    }
+    return 0;
+}
+
 static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
 {
     uint32_t f = m->v.flags;
@@ -969,6 +1008,10 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
     int file = (f & CKC_VMA_FILE) != 0;
     if (shared && file) return 0;                 /* the file holds it */
     int file_private = file && !shared;
+    if (shared) {
+        const char *snap = ck_shared_snapshot_of(m->v.start, m->v.end);
+        if (snap) return save_shared_snapshot(w, m, snap, pagemap);
+    }
     /* Memory that changes while we save it must be copied before it is hashed
      * and compressed: shared memory (the program runs on), libckpt's own data
      * (the writer's bookkeeping lives there) and the manager's stack and TLS
@@ -987,6 +1030,7 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
         size_t np = (size_t)((we - ws) / PAGE);
         long r = ck_sys4(SYS_pread64, pagemap, pm, np * 8, (ws / PAGE) * 8);
         if (r < (long)(np * 8)) return r < 0 ? (int)r : -EIO;
+        if (shared && (r = shared_presence(ws, np, pm)) < 0) return (int)r;
         if (watch_next_ns && cow_counted(m)) {
             for (size_t i = 0; i < np; i++) done_pages += (pm[i] & PM_PRESENT) != 0;
             if ((r = watch_rewrites(pagemap)) < 0) return (int)r;

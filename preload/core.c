@@ -201,6 +201,7 @@ static void do_checkpoint(int reason)
     uint64_t t_parked = ck_now_ns(CLOCK_MONOTONIC);
     ck_ptimers_capture();
     ck_capture_fds();
+    ck_shared_snapshot();
     ck_staging_copy();
     ck.wstack_len = 1 << 20;
     long ws = ck_sys6(SYS_mmap, 0, (long)ck.wstack_len, PROT_READ | PROT_WRITE,
@@ -218,6 +219,7 @@ static void do_checkpoint(int reason)
     ck_staging_after_fork();
     ck_release_world();
     uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
+    ck_shared_snapshot_drop();
     ck.pause_ns = t1 - ck.t_stop_ns;
     ck_info("checkpoint %d: program paused %lu us (stop %lu us, fds+copy %lu us, %lu MiB staged, "
             "fork %lu us)", seq, (unsigned long)(ck.pause_ns / 1000),

@@ -149,6 +149,13 @@ uint64_t ck_now_ns(int clock) HIDDEN;
 long ck_read_file(const char *path, char *buf, size_t cap) HIDDEN;
 void ck_trigger(int reason) HIDDEN;
 
+/* shared_snap.c */
+int ck_path_contents_stored(const char *path) HIDDEN;
+void ck_shared_snapshot(void) HIDDEN;        /* in the pause */
+void ck_shared_snapshot_drop(void) HIDDEN;   /* the manager, after the writer's fork */
+const char *ck_shared_snapshot_of(uint64_t start, uint64_t end) HIDDEN;   /* the writer */
+void ck_shared_snapshot_area(uint64_t *lo, uint64_t *hi) HIDDEN;
+
 /* ptimers.c */
 void ck_ptimers_capture(void) HIDDEN;   /* in the pause */
 void ck_ptimers_restore(void) HIDDEN;   /* in a restored process, before the release */

@@ -76,6 +76,10 @@ prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
     [ -e "$WORK/ck/latest" ]
 }
 
+@test "shmem: shared anonymous, memfd, unlinked POSIX shm and System V memory, rewritten while the writer runs" {
+    ck_roundtrip "$WORK" shmem "$PROGS/shmem" "$(ck_pick 1500 4000)"
+}
+
 prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
 
 @test "dlmmap: dlopen()ed library, MAP_PRIVATE written + MAP_SHARED read" {
