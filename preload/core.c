@@ -202,6 +202,7 @@ static void do_checkpoint(int reason)
     ck_ptimers_capture();
     ck_capture_fds();
     ck_shared_snapshot();
+    ck_dontfork_clear();
     ck_staging_copy();
     ck.wstack_len = 1 << 20;
     long ws = ck_sys6(SYS_mmap, 0, (long)ck.wstack_len, PROT_READ | PROT_WRITE,
@@ -217,6 +218,7 @@ static void do_checkpoint(int reason)
     uint64_t t_fork = ck_now_ns(CLOCK_MONOTONIC);
     if (ck.wstack) pid = ck_clone_writer((void *)(ck.wstack + ck.wstack_len), ck_writer_main);
     ck_staging_after_fork();
+    ck_dontfork_restore();
     ck_release_world();
     uint64_t t1 = ck_now_ns(CLOCK_MONOTONIC);
     ck_shared_snapshot_drop();
@@ -306,6 +308,7 @@ static void after_restore(void)
         if (t->it_value.tv_sec || t->it_value.tv_usec) ck_sys3(SYS_setitimer, i, t, 0);
     }
     ck_ptimers_restore();
+    ck_dontfork_restore();   /* the list as the pause left it: the program's flags again */
     __atomic_store_n(&ck.checkin, 0, __ATOMIC_SEQ_CST);
     if (ckpt_cuda_active() && ckpt_cuda_after_restore(why, sizeof why) < 0) {
         /* The driver stays locked: any CUDA call would block for good.  A clear

@@ -149,6 +149,10 @@ uint64_t ck_now_ns(int clock) HIDDEN;
 long ck_read_file(const char *path, char *buf, size_t cap) HIDDEN;
 void ck_trigger(int reason) HIDDEN;
 
+/* dontfork.c */
+void ck_dontfork_clear(void) HIDDEN;     /* in the pause, before the staging copy */
+void ck_dontfork_restore(void) HIDDEN;   /* after the writer's fork */
+
 /* shared_snap.c */
 int ck_path_contents_stored(const char *path) HIDDEN;
 void ck_shared_snapshot(void) HIDDEN;        /* in the pause */

@@ -80,6 +80,11 @@ prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
     ck_roundtrip "$WORK" shmem "$PROGS/shmem" "$(ck_pick 1500 4000)"
 }
 
+@test "dontfork: MADV_DONTFORK and MADV_WIPEONFORK memory is saved, and kept from children again after restore" {
+    ck_roundtrip "$WORK" dontfork "$PROGS/dontfork" "$(ck_pick 400 1200)"
+    grep -q 'child has the DONTFORK mapping: no; sees the WIPEONFORK one zeroed: yes' "$WORK/ref.out"
+}
+
 prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
 
 @test "dlmmap: dlopen()ed library, MAP_PRIVATE written + MAP_SHARED read" {
