@@ -74,7 +74,9 @@ enum ckc_vma_flags {
     CKC_VMA_DONTDUMP = 1u << 15,   /* not captured (our own regions, DONTDUMP) */
     CKC_VMA_GROWSDOWN = 1u << 16,
     CKC_VMA_FULL_COPY = 1u << 17,  /* file-backed but every present page stored */
-    CKC_VMA_SYSV_SHM = 1u << 18
+    CKC_VMA_SYSV_SHM = 1u << 18,
+    CKC_VMA_SHARED_SAVED = 1u << 19 /* writable MAP_SHARED of a file: its resident pages are
+                                      stored and written back into the file at restore */
 };
 typedef struct ckc_vma {
     uint64_t start, end;

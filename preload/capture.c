@@ -420,6 +420,8 @@ static int parse_maps(void)
         } else {
             f |= CKC_VMA_FILE;
         }
+        if ((f & CKC_VMA_FILE) && (f & CKC_VMA_SHARED) && (f & CKC_VMA_WRITE) && ck_path_shared_saved(p))
+            f |= CKC_VMA_SHARED_SAVED;
         m->v.flags = f;
         nvmas += drop_own(m);
     }
@@ -1006,7 +1008,7 @@ static int save_vma(ckf_writer *w, struct vma *m, int pagemap)
     if (ckpt_cuda_data_range((uintptr_t)m->v.start, (size_t)(m->v.end - m->v.start))) return 0;
     int shared = (f & CKC_VMA_SHARED) != 0;
     int file = (f & CKC_VMA_FILE) != 0;
-    if (shared && file) return 0;                 /* the file holds it */
+    if (shared && file && !(f & CKC_VMA_SHARED_SAVED)) return 0;   /* the file holds it */
     int file_private = file && !shared;
     if (shared) {
         const char *snap = ck_shared_snapshot_of(m->v.start, m->v.end);

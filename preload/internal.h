@@ -155,6 +155,7 @@ void ck_dontfork_restore(void) HIDDEN;   /* after the writer's fork */
 
 /* shared_snap.c */
 int ck_path_contents_stored(const char *path) HIDDEN;
+int ck_path_shared_saved(const char *path) HIDDEN;
 void ck_shared_snapshot(void) HIDDEN;        /* in the pause */
 void ck_shared_snapshot_drop(void) HIDDEN;   /* the manager, after the writer's fork */
 const char *ck_shared_snapshot_of(uint64_t start, uint64_t end) HIDDEN;   /* the writer */

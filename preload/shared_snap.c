@@ -1,7 +1,9 @@
 /*
  * shared_snap.c - shared memory whose contents the checkpoint must hold
  * (MAP_SHARED|MAP_ANONYMOUS, memfd, System V, deleted /dev/shm files),
- * copied while the world is stopped.
+ * copied while the world is stopped; so are writable shared mappings of files,
+ * whose pages the restore writes back into the file (it may have changed since,
+ * as the JVM's hsperfdata file does all the time).
  *
  * The writer cannot take such memory from its fork as it does private
  * memory: the fork shares it with the program, which runs on and changes it,
@@ -40,6 +42,13 @@ int ck_path_contents_stored(const char *p)
     if (!strncmp(p, "/dev/zero", 9) || !strncmp(p, "/SYSV", 5) || !strncmp(p, "/memfd:", 7))
         return 1;
     return p[0] == '/' && strstr(p, " (deleted)") != NULL;
+}
+
+/* Whether a writable shared mapping of this file has its pages stored: any
+ * regular file (a character device's pages are not memory). */
+int ck_path_shared_saved(const char *p)
+{
+    return p[0] == '/' && (strncmp(p, "/dev/", 5) || !strncmp(p, "/dev/shm/", 9));
 }
 
 static uint64_t hex(const char **pp)
@@ -98,7 +107,7 @@ void ck_shared_snapshot(void)
         s++;
         uint64_t end = hex(&s);
         s++;
-        int readable = s[0] == 'r', shared = s[3] == 's';
+        int readable = s[0] == 'r', writable = s[1] == 'w', shared = s[3] == 's';
         /* perms, offset, dev, inode, then the path */
         for (int f = 0; f < 4 && *s && *s != '\n'; f++) {
             while (*s && *s != ' ' && *s != '\n') s++;
@@ -113,7 +122,7 @@ void ck_shared_snapshot(void)
         if ((size_t)(s - path) >= sizeof p - 1 && !strncmp(s - 10, " (deleted)", 10))
             memcpy(p + sizeof p - 11, " (deleted)", 11);   /* a long path: keep its ending */
         if (*s) s++;
-        if (!shared || !ck_path_contents_stored(p)) continue;
+        if (!shared || !(ck_path_contents_stored(p) || (writable && ck_path_shared_saved(p)))) continue;
         if (!readable || nsnaps == CK_MAX_SNAPS) { failed++; continue; }
         snaps[nsnaps].start = start;
         snaps[nsnaps].end = end;

@@ -273,11 +273,41 @@ static void file_fingerprint(int fd, uint64_t size, uint8_t out[16])
     free(b);
 }
 
+/* Whether every mapping of file id i is a writable shared one whose pages the
+ * checkpoint holds (CKC_VMA_SHARED_SAVED): such a file is expected to have
+ * changed (the program writes it), and the restore writes the pages back. */
+static int fileid_saved_only(uint32_t i)
+{
+    int n = 0;
+    for (uint32_t k = 0; k < im.nvmas; k++) {
+        if (!(im.vmas[k].flags & CKC_VMA_FILE) || im.vmas[k].fileid != (int32_t)i) continue;
+        if (!(im.vmas[k].flags & CKC_VMA_SHARED_SAVED)) return 0;
+        n++;
+    }
+    return n > 0;
+}
+
+/* Whether path is the file of a CKC_VMA_SHARED_SAVED mapping (its mapping
+ * re-creates it if it is gone). */
+static int path_shared_saved(const char *path)
+{
+    for (uint32_t k = 0; k < im.nvmas; k++) {
+        const ckc_vma *v = &im.vmas[k];
+        if (!(v->flags & CKC_VMA_SHARED_SAVED) || v->fileid < 0 || (uint32_t)v->fileid >= im.nfids) continue;
+        char *p = strdup_ref(im.istrs, im.istrs_len, im.fids[v->fileid].path);
+        int same = !strcmp(p, path);
+        free(p);
+        if (same) return 1;
+    }
+    return 0;
+}
+
 static void check_files(void)
 {
     int bad = 0;
     for (uint32_t i = 0; i < im.nfids; i++) {
         ckc_fileid *id = &im.fids[i];
+        if (fileid_saved_only(i)) continue;
         char *path = strdup_ref(im.istrs, im.istrs_len, id->path);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
@@ -306,6 +336,11 @@ static void check_files(void)
         if (f->kind != CKC_FD_REG || f->fd <= 2 || (f->flags & (CKC_FD_INTERNAL | CKC_FD_DELETED))) continue;
         char *path = strdup_ref(im.fstrs, im.fstrs_len, f->path);
         struct stat st;
+        if (path_shared_saved(path)) {
+            /* mapped shared and written: its pages are in the checkpoint */
+            free(path);
+            continue;
+        }
         if (stat(path, &st) < 0) {
             if (!opt_force)
                 die("%s: file %s (fd %d) the program had open is missing; refusing to restore "
@@ -546,7 +581,20 @@ static void stage_memory(void)
         int file_private = 0;
         if ((f & CKC_VMA_FILE) && (f & CKC_VMA_SHARED)) {
             fd = open(path, (f & CKC_VMA_WRITE) ? O_RDWR : O_RDONLY);
+            int created = 0;
+            if (fd < 0 && errno == ENOENT && (f & CKC_VMA_SHARED_SAVED)) {
+                fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+                if (fd >= 0) warnx("%s was gone: re-created from the checkpoint's copy of its mapped pages", path);
+                created = fd >= 0;
+            }
             if (fd < 0) die("cannot open %s for a shared mapping: %s", path, strerror(errno));
+            struct stat fst;
+            if ((f & CKC_VMA_SHARED_SAVED) && fstat(fd, &fst) == 0 &&
+                (uint64_t)fst.st_size < v->pgoff + len) {
+                if (ftruncate(fd, (off_t)(v->pgoff + len)) < 0)
+                    die("cannot extend %s for a shared mapping: %s", path, strerror(errno));
+                if (!created) warnx("%s was shorter than its mapping: extended", path);
+            }
             mflags |= MAP_SHARED;
             mprot = prot_of(f) ? prot_of(f) : PROT_READ;
         } else if (f & CKC_VMA_FILE) {

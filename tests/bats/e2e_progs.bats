@@ -85,6 +85,21 @@ prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
     grep -q 'child has the DONTFORK mapping: no; sees the WIPEONFORK one zeroed: yes' "$WORK/ref.out"
 }
 
+@test "mmapout: a file written through a shared mapping restarts from its checkpoint-time contents" {
+    ck_roundtrip "$WORK" mmapout "$PROGS/mmapout" out.bin "$(ck_pick 600 1500)"
+}
+
+@test "mmapout: that file deleted before the restore is re-created from the checkpoint" {
+    ck_seed
+    ck_reference "$WORK" "$PROGS/mmapout" out.bin 600 || return 1
+    ck_need_restore
+    ck_checkpoint_run "$WORK" r1 "$(ck_random_moment "$(cat "$WORK/ref.ms")")" "$PROGS/mmapout" out.bin 600
+    rm "$WORK/r1.wd/out.bin"
+    ck_restore "$WORK/r1" "$CK_CKPT"
+    ck_compare "$WORK" r1
+    grep -q 'out.bin was gone: re-created' "$WORK/r1.rerr"
+}
+
 prep_dlmmap() { "$PROGS/dlmmap" gen data.bin 4096; }
 
 @test "dlmmap: dlopen()ed library, MAP_PRIVATE written + MAP_SHARED read" {
