@@ -83,3 +83,11 @@ tp() {
 @test "bc -l: 2600 digits of pi" { tp bc bc -l "$TP/pi.bc"; }
 @test "perl: hashes and sort" { tp perl perl "$TP/job.pl"; }
 @test "python3 asyncio: epoll event loop with its socketpair wake-up" { tp python3 /usr/bin/python3 "$TP/aio.py"; }
+@test "node (if installed): V8 heap kept from forks (MADV_DONTFORK), libuv event loop" {
+    tp node node "$TP/job.js"
+}
+@test "java (if installed): the JVM, its threads and its shared hsperfdata file" {
+    command -v java >/dev/null || skip "java not installed"
+    # single-file source launch compiles in memory first: that is part of the run
+    tp java java -Xshare:auto "$TP/Job.java"
+}
