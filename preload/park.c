@@ -128,7 +128,8 @@ static void reinstate_thread(struct ck_slot *s)
  * so that a checkpoint neither wakes the program early nor hands it an EINTR
  * it did not ask for.  The kernel returns EINTR, whatever SA_RESTART says, for
  * sleeps (clock_nanosleep: ERESTART_RESTARTBLOCK is not restarted after a
- * handler), for poll, select and epoll_wait and their variants, and for pause.
+ * handler), for poll, select and epoll_wait and their variants, for pause
+ * and for futex waits with a timeout.
  * The syscall number is read from the `mov $nr, %eax; syscall` sequence
  * glibc uses; the arguments are still in their registers.
  *  - a relative sleep resumes with the time the kernel reported as remaining;
@@ -136,7 +137,9 @@ static void reinstate_thread(struct ck_slot *s)
  *    has brought down to the time left;
  *  - poll, epoll_wait and epoll_pwait(2) have no such report: their timeout
  *    starts again in full (the wait can be longer, never shorter);
- *  - pause waits on.
+ *  - pause waits on, and so does a futex wait (sem_timedwait,
+ *    pthread_cond_timedwait: FUTEX_WAIT's relative timeout starts again in
+ *    full, FUTEX_WAIT_BITSET's is absolute).
  * When a signal of the program's is pending as well, the EINTR is left alone:
  * its handler runs next, and the call returns as it would have.  Called as
  * the handler returns (after the release, in the restored process too). */
@@ -168,6 +171,13 @@ static void restart_sleep(struct ck_slot *s, ucontext_t *uc)
     case SYS_poll: case SYS_ppoll: case SYS_select: case SYS_pselect6:
     case SYS_epoll_wait: case SYS_epoll_pwait: case SYS_epoll_pwait2:
     case SYS_pause:
+        break;
+    case SYS_futex:
+        /* a plain wait (FUTEX_WAIT, FUTEX_WAIT_BITSET): the kernel checks the
+         * word again on the way back in, so a wake-up given meanwhile (which
+         * changes the word first) is not lost; sem_timedwait would otherwise
+         * hand the program the EINTR */
+        if ((g[REG_RSI] & 127) != 0 && (g[REG_RSI] & 127) != 9) return;
         break;
     default:
         return;

@@ -58,7 +58,7 @@ prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
     grep -q 'wrong expiries=none' "$WORK/ref.out"
 }
 
-@test "waiter: poll, epoll_wait, select, ppoll, pause neither fail with EINTR nor return early across a restore" {
+@test "waiter: poll, epoll_wait, select, ppoll, pause, sem_timedwait neither fail with EINTR nor return early across a restore" {
     ck_roundtrip "$WORK" waiter "$PROGS/waiter" "$(ck_pick 150 400)"
 }
 

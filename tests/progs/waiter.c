@@ -1,6 +1,7 @@
 /*
- * waiter.c - threads blocked in poll, epoll_wait, select, ppoll and pause,
- * written like code that does not expect EINTR (it treats it as fatal).
+ * waiter.c - threads blocked in poll, epoll_wait, select, ppoll, pause and
+ * sem_timedwait, written like code that does not expect EINTR (it treats it
+ * as fatal).
  *
  * Usage: waiter [ROUNDS]   (default 150; a round is about 10 ms)
  *
@@ -12,12 +13,15 @@
  *   Q  ppoll() with no fds as a 5 ms sleep, ROUNDS times; must return 0
  *   Z  pause() ROUNDS times, with SIGALRM every 8 ms; every return must
  *      follow a run of the handler
+ *   M  sem_timedwait() (a futex wait with a timeout), 10 s each time, on a
+ *      semaphore the main thread posts every round
  * A checkpoint (or a restore) while any of them waits must not make the call
  * fail with EINTR or return early.  Prints the counts, which are fixed.
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +99,20 @@ static void *thread_q(void *unused)
     return NULL;
 }
 
+static sem_t sem;
+
+static void *thread_m(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < rounds; i++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 10;
+        if (sem_timedwait(&sem, &ts)) fail("sem_timedwait", strerror(errno));
+    }
+    return NULL;
+}
+
 static void on_alarm(int sig) { (void)sig; alarms++; }
 
 static void *thread_z(void *unused)
@@ -132,17 +150,18 @@ int main(int argc, char **argv)
     sigemptyset(&s);
     sigaddset(&s, SIGALRM);
     pthread_sigmask(SIG_BLOCK, &s, NULL);   /* only Z takes SIGALRM */
-    pthread_t t[5];
-    void *(*fn[5])(void *) = { thread_p, thread_e, thread_s, thread_q, thread_z };
-    for (int i = 0; i < 5; i++)
+    sem_init(&sem, 0, 0);
+    pthread_t t[6];
+    void *(*fn[6])(void *) = { thread_p, thread_e, thread_s, thread_q, thread_z, thread_m };
+    for (int i = 0; i < 6; i++)
         if (pthread_create(&t[i], NULL, fn[i], NULL)) return 1;
     for (int i = 0; i < rounds; i++) {
         struct timespec ts = { 0, 10000000 };
         while (nanosleep(&ts, &ts) && errno == EINTR) {}
         uint64_t one = 1;
-        if (write(pfd, &one, 8) != 8 || write(efd, &one, 8) != 8) return 1;
+        if (write(pfd, &one, 8) != 8 || write(efd, &one, 8) != 8 || sem_post(&sem)) return 1;
     }
-    for (int i = 0; i < 5; i++) pthread_join(t[i], NULL);
-    printf("waiter: rounds=%d poll, epoll_wait, select, ppoll and pause all done\n", rounds);
+    for (int i = 0; i < 6; i++) pthread_join(t[i], NULL);
+    printf("waiter: rounds=%d poll, epoll_wait, select, ppoll, pause and sem_timedwait all done\n", rounds);
     return 0;
 }
