@@ -14,11 +14,13 @@
 #include "preload/internal.h"
 #include "preload/log.h"
 #include "preload/backtrace.h"
+#include "preload/staging.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
@@ -65,6 +67,12 @@ static void unwind_all(int fd, struct ck_bt *bt, int n)
     }
 }
 
+static void quit_on_fault(int sig)
+{
+    (void)sig;
+    ck_sys1(SYS_exit_group, 3);
+}
+
 static int grandchild(void *arg)
 {
     (void)arg;
@@ -80,6 +88,17 @@ int ck_backtraces(struct ck_bt *bt, int n, char *buf, size_t cap, size_t *used)
     long pid = ck_sys5(SYS_clone, 0, 0, 0, 0, 0);   /* no exit signal: reaped with __WALL */
     if (pid == 0) {
         ck_sys1(SYS_close, p[0]);
+        /* A crash here costs the backtraces, not the checkpoint: no core dump
+         * of what is a copy of the whole program, no kernel log line. */
+        ck_sys5(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
+        struct { void *h; unsigned long flags; void *restorer; uint64_t mask; } sa = { (void *)quit_on_fault, 0, 0, 0 };
+        ck_sys4(SYS_rt_sigaction, SIGSEGV, &sa, 0, 8);
+        ck_sys4(SYS_rt_sigaction, SIGBUS, &sa, 0, 8);
+        uint64_t faults = (1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1));
+        ck_sys4(SYS_rt_sigprocmask, SIG_UNBLOCK, &faults, 0, 8);
+        /* the unwinder walks the loader's lists and this thread's TLS, which
+         * may lie in memory copy capture staged away */
+        ck_staging_map_back();
         unwind_all(p[1], bt, n);
         ck_sys1(SYS_exit_group, 0);
     }
@@ -106,5 +125,6 @@ int ck_backtraces(struct ck_bt *bt, int n, char *buf, size_t cap, size_t *used)
     int st;
     ck_sys4(SYS_wait4, pid, &st, __WALL, 0);
     if (rc == -ETIMEDOUT) ck_warn("backtraces skipped: unwinding did not finish in 1 s");
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 3) ck_debug("backtraces incomplete: the unwinder faulted");
     return rc;
 }

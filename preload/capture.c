@@ -1217,12 +1217,15 @@ static int write_threads(ckf_writer *w, int gen)
         /* The unwinder runs in a fork of this process, whose cost is copying
          * the page tables: leave out large anonymous mappings that hold no
          * thread's stack or context (the program's data arrays: the unwinder
-         * reads stacks, libraries and the loader's lists).  At worst a
-         * backtrace is missing, never the checkpoint. */
+         * reads stacks, libraries and the loader's lists, and allocates from
+         * this thread's malloc heap: the brk heap and the mapping that holds
+         * the manager's last allocation stay).  At worst a backtrace is
+         * missing, never the checkpoint. */
         for (int i = 0; i < nvmas; i++) {
             const struct vma *m = &vmas[i];
-            if (m->v.end - m->v.start < (64ull << 20) || (m->v.flags & (CKC_VMA_FILE | CKC_VMA_STACK)))
+            if (m->v.end - m->v.start < (64ull << 20) || (m->v.flags & (CKC_VMA_FILE | CKC_VMA_STACK | CKC_VMA_HEAP)))
                 continue;
+            if (ck.mgr_heap_hint >= m->v.start && ck.mgr_heap_hint < m->v.end) continue;
             int used_by_thread = 0;
             for (int k = 0; k < n && !used_by_thread; k++) {
                 const ucontext_t *uc = bt[k].uc;

@@ -188,6 +188,14 @@ static void do_checkpoint(int reason)
             return;
         }
     }
+    {
+        /* where this thread's malloc hands out memory: the writer's backtrace
+         * unwinder (libunwind) allocates there (capture.c write_threads,
+         * staging.c for_candidates) */
+        void *probe = malloc(64);
+        ck.mgr_heap_hint = (uint64_t)probe;
+        free(probe);
+    }
     ck_staging_prepare();
     for (int i = 0; i < 3; i++) ck_sys2(SYS_getitimer, i, &ck.itimers[i]);
     ck.t_stop_ns = ck_now_ns(CLOCK_MONOTONIC);

@@ -127,6 +127,7 @@ struct ck_state {
     int nslots_hint;
     uint64_t wstack, wstack_len; /* the writer's stack (not part of the image) */
     uint64_t self_rw_lo, self_rw_hi; /* libckpt's writable segment (data + bss) */
+    uint64_t mgr_heap_hint;    /* an address the manager's malloc returned */
     int auto_copy;             /* CKPT_CAPTURE=auto: a checkpoint found the program
                                   rewriting its memory; copy capture from then on */
 };

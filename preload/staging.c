@@ -127,7 +127,10 @@ static int for_candidates(uint64_t min, int (*fn)(void *, uint64_t, uint64_t, co
                    (a < ck_stg.base + ck_stg.cap && b > ck_stg.base) ||
                    (a < ck_stg.idx_base + ck_stg.idx_cap && b > ck_stg.idx_base) ||
                    (a < ck.self_rw_hi && b > ck.self_rw_lo) ||
-                   (ck.mgr_fs >= a && ck.mgr_fs < b);
+                   (ck.mgr_fs >= a && ck.mgr_fs < b) ||
+                   /* the manager's own malloc heap, unless it is the program's
+                    * big one: the writer's backtrace unwinder allocates there */
+                   (ck.mgr_heap_hint >= a && ck.mgr_heap_hint < b && b - a < (64ull << 20));
         /* thread stacks (with their TLS and signal frames) stay copy-on-write:
          * the writer reads registers and TLS from them */
         for (int i = 0; i < CK_MAX_THREADS && !ours; i++)
@@ -787,4 +790,20 @@ void ck_staging_forget(void)
     ck_stg.wp_unusable = unusable;
     pagemap_fd = -1;   /* that descriptor was not part of the image */
     ck_stg.uffd = -1;
+}
+
+void ck_staging_map_back(void)
+{
+    if (!ck_stg.nvmas || ck_stg.wp) return;   /* write-protect: the copy may not be complete */
+    for (int i = 0; i < ck_stg.nvmas; i++) {
+        const struct ck_stg_vma *v = &ck_stg.vmas[i];
+        /* zero pages where nothing was staged (absent or all-zero pages) */
+        long r = ck_sys6(SYS_mmap, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+        if (r < 0 && r > -4096) continue;
+        for (int k = 0; k < v->nruns; k++) {
+            const struct ck_run *u = &ck_stg.runs[v->run0 + k];
+            ck_sys5(SYS_mremap, ck_stg.base + u->off, u->len, u->len, MREMAP_MAYMOVE | MREMAP_FIXED, u->addr);
+        }
+    }
 }

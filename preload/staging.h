@@ -49,6 +49,9 @@ void ck_staging_after_fork(void) __attribute__((visibility("hidden")));
 void ck_staging_finish(void) __attribute__((visibility("hidden")));
 /* Writer: wait until the staged contents are complete; < 0 if they are lost. */
 int  ck_staging_wait(void) __attribute__((visibility("hidden")));
+/* A fork of the writer (the backtrace unwinder): the staged memory back at
+ * its addresses, moved out of the staging area (copy capture only). */
+void ck_staging_map_back(void) __attribute__((visibility("hidden")));
 /* Restored process: the staging areas are gone. */
 void ck_staging_forget(void) __attribute__((visibility("hidden")));
 void ck_staging_done(void) __attribute__((visibility("hidden")));
