@@ -89,25 +89,6 @@ static int sys_open(const char *p, int flags, int mode)
     return (int)ck_sys4(SYS_openat, AT_FDCWD, p, flags | O_CLOEXEC, mode);
 }
 
-static uint64_t parse_hex(const char **p)
-{
-    uint64_t v = 0;
-    for (;; (*p)++) {
-        char c = **p;
-        if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
-        else break;
-    }
-    return v;
-}
-
-static uint64_t parse_dec(const char **p)
-{
-    uint64_t v = 0;
-    while (**p >= '0' && **p <= '9') v = v * 10 + (uint64_t)(*(*p)++ - '0');
-    return v;
-}
-
 /* ---- file descriptors (in the manager, world stopped) -------------------------------- */
 
 static struct ck_fdrec fdtab[CK_MAX_FDS];
@@ -155,7 +136,7 @@ static int capture_one_fd(void *arg, int fd, int dfd)
     ck_snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
     if (ck_read_file(p, info, sizeof info) > 0) {
         for (const char *s = info; *s;) {
-            if (!strncmp(s, "pos:", 4)) { s += 4; while (*s == ' ' || *s == '\t') s++; f->rec.pos = parse_dec(&s); }
+            if (!strncmp(s, "pos:", 4)) { s += 4; while (*s == ' ' || *s == '\t') s++; f->rec.pos = ck_parse_dec(&s); }
             else if (!strncmp(s, "flags:", 6)) {
                 s += 6; while (*s == ' ' || *s == '\t') s++;
                 uint64_t v = 0;
@@ -163,7 +144,7 @@ static int capture_one_fd(void *arg, int fd, int dfd)
                 f->rec.open_flags = (uint32_t)v;
             } else if (!strncmp(s, "eventfd-count:", 14)) {
                 s += 14; while (*s == ' ' || *s == '\t') s++;
-                f->rec.aux = parse_hex(&s);
+                f->rec.aux = ck_parse_hex(&s);
             }
             while (*s && *s != '\n') s++;
             if (*s) s++;
@@ -374,19 +355,19 @@ static int parse_maps(void)
         struct vma *m = &vmas[nvmas];
         memset(m, 0, sizeof *m);
         m->v.fileid = -1;
-        m->v.start = parse_hex(&s); s++;
-        m->v.end = parse_hex(&s); s++;
+        m->v.start = ck_parse_hex(&s); s++;
+        m->v.end = ck_parse_hex(&s); s++;
         uint32_t f = 0;
         if (s[0] == 'r') { f |= CKC_VMA_READ; m->prot |= PROT_READ; }
         if (s[1] == 'w') { f |= CKC_VMA_WRITE; m->prot |= PROT_WRITE; }
         if (s[2] == 'x') { f |= CKC_VMA_EXEC; m->prot |= PROT_EXEC; }
         if (s[3] == 's') f |= CKC_VMA_SHARED;
         s += 5;
-        m->v.pgoff = parse_hex(&s); s++;
-        uint64_t maj = parse_hex(&s); s++;
-        uint64_t min = parse_hex(&s); s++;
+        m->v.pgoff = ck_parse_hex(&s); s++;
+        uint64_t maj = ck_parse_hex(&s); s++;
+        uint64_t min = ck_parse_hex(&s); s++;
         m->v.dev = (maj << 8) | min;   /* old_encode_dev-style, informative */
-        m->v.ino = parse_dec(&s);
+        m->v.ino = ck_parse_dec(&s);
         while (*s == ' ') s++;
         size_t pl = 0;
         while (s[pl] && s[pl] != '\n') pl++;
@@ -1114,7 +1095,7 @@ static int write_process(ckf_writer *w, uint64_t pause_ns)
             while (*s == ' ') s++;
             fno++;
             if (*s == '-') { s++; fields[fno] = 0; while (*s >= '0' && *s <= '9') s++; }
-            else if (*s >= '0' && *s <= '9') fields[fno] = parse_dec(&s);
+            else if (*s >= '0' && *s <= '9') fields[fno] = ck_parse_dec(&s);
             else while (*s && *s != ' ') s++;
         }
         p.start_code = fields[26]; p.end_code = fields[27]; p.start_stack = fields[28];
@@ -1609,7 +1590,7 @@ static int sample_thread(void *arg, int tid, int dirfd)
     ck_snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", ck.pid, tid);
     if (ck_read_file(path, buf, sizeof buf) <= 0) return 0;
     const char *q = buf;
-    uint64_t run = parse_dec(&q);
+    uint64_t run = ck_parse_dec(&q);
     ck_snprintf(path, sizeof path, "/proc/%d/task/%d/stat", ck.pid, tid);
     if (ck_read_file(path, buf, sizeof buf) <= 0) return 0;
     const char *e = NULL;
@@ -1619,7 +1600,7 @@ static int sample_thread(void *arg, int tid, int dirfd)
     int field = 2;
     for (q = e + 1; *q && field < 39; q++) if (*q == ' ') field++;
     if (field != 39) return 0;
-    ts->t[ts->n++] = (struct tsample){ tid, (int)parse_dec(&q), run };
+    ts->t[ts->n++] = (struct tsample){ tid, (int)ck_parse_dec(&q), run };
     return 0;
 }
 

@@ -73,6 +73,47 @@ long ck_read_file(const char *path, char *buf, size_t cap)
     return (long)n;
 }
 
+/* A /proc file of any size, in a private mapping grown until the file fits:
+ * the text (NUL-terminated), its length in *len and the mapping's size in
+ * *cap (for munmap); NULL if it cannot be read.  No malloc: usable while the
+ * world is stopped. */
+char *ck_read_file_mapped(const char *path, size_t *cap, long *len)
+{
+    for (size_t c = 1 << 16;; c *= 4) {
+        long m = ck_sys6(SYS_mmap, 0, (long)c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m < 0 && m > -4096) return NULL;
+        long n = ck_read_file(path, (char *)m, c);
+        if (n >= 0 && (size_t)n < c - 1) {
+            *cap = c;
+            *len = n;
+            return (char *)m;
+        }
+        ck_sys2(SYS_munmap, m, c);
+        if (n < 0) return NULL;
+    }
+}
+
+/* Lower-case hexadecimal / decimal digits at *p (as /proc writes them); *p is
+ * left after them. */
+uint64_t ck_parse_hex(const char **p)
+{
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        if (c >= '0' && c <= '9') v = v * 16 + (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v = v * 16 + (uint64_t)(c - 'a' + 10);
+        else break;
+    }
+    return v;
+}
+
+uint64_t ck_parse_dec(const char **p)
+{
+    uint64_t v = 0;
+    while (**p >= '0' && **p <= '9') v = v * 10 + (uint64_t)(*(*p)++ - '0');
+    return v;
+}
+
 static int parse_signal(const char *s)
 {
     static const struct { const char *name; int no; } names[] = {

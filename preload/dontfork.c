@@ -43,36 +43,15 @@ int madvise(void *addr, size_t len, int advice)
     return real_madvise(addr, len, advice);
 }
 
-static uint64_t hex(const char **pp)
-{
-    const char *p = *pp;
-    uint64_t v = 0;
-    for (;; p++) {
-        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-        if (d < 0) break;
-        v = v << 4 | (uint64_t)d;
-    }
-    *pp = p;
-    return v;
-}
-
 /* In the pause, before the staging copy (which marks its own mappings). */
 void ck_dontfork_clear(void)
 {
     ndf = 0;
     if (!asked) return;
-    size_t cap = 1 << 20;
-    char *buf = NULL;
+    size_t cap;
     long n;
-    for (;;) {
-        long m = ck_sys6(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m < 0 && m > -4096) return;
-        buf = (char *)m;
-        n = ck_read_file("/proc/self/smaps", buf, cap);
-        if (n < 0 || (size_t)n < cap - 1) break;
-        ck_sys2(SYS_munmap, buf, cap);
-        cap *= 4;
-    }
+    char *buf = ck_read_file_mapped("/proc/self/smaps", &cap, &n);
+    if (!buf) return;
     uint64_t start = 0, end = 0;
     int lost = 0;
     for (const char *s = buf; n > 0 && *s;) {
@@ -81,8 +60,8 @@ void ck_dontfork_clear(void)
         if (*s) s++;
         if ((*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f')) {
             const char *p = line;
-            uint64_t a = hex(&p);
-            if (*p == '-') { p++; start = a; end = hex(&p); }
+            uint64_t a = ck_parse_hex(&p);
+            if (*p == '-') { p++; start = a; end = ck_parse_hex(&p); }
             continue;
         }
         if (strncmp(line, "VmFlags:", 8)) continue;

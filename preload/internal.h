@@ -148,6 +148,9 @@ extern struct ck_resume ck_resume HIDDEN;
 void ck_init(void) HIDDEN;
 uint64_t ck_now_ns(int clock) HIDDEN;
 long ck_read_file(const char *path, char *buf, size_t cap) HIDDEN;
+char *ck_read_file_mapped(const char *path, size_t *cap, long *len) HIDDEN;
+uint64_t ck_parse_hex(const char **p) HIDDEN;
+uint64_t ck_parse_dec(const char **p) HIDDEN;
 void ck_trigger(int reason) HIDDEN;
 
 /* dontfork.c */

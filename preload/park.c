@@ -348,20 +348,6 @@ static int alive_signalled(void)
     return n;
 }
 
-/* "/proc/self/task/TID/LEAF" in out (64 bytes) */
-static const char *task_path(char *out, int tid, const char *leaf)
-{
-    char d[12];
-    int n = 16, k = 0;
-    memcpy(out, "/proc/self/task/", 16);
-    for (int v = tid; v; v /= 10) d[k++] = (char)('0' + v % 10);
-    while (k) out[n++] = d[--k];
-    out[n++] = '/';
-    size_t l = strlen(leaf);
-    memcpy(out + n, leaf, l + 1);
-    return out;
-}
-
 /* A signalled thread that has not parked and blocks the stop signal (through a
  * raw system call: the program's own masks never block it, see hooks.c), such
  * as glibc's POSIX AIO and mq_notify helpers.  It cannot stop until it unblocks
@@ -376,18 +362,13 @@ static int blocking_thread(void)
         if (tid <= 0) continue;
         struct ck_slot *sl = slot_find(tid);
         if (sl && sl->parked_gen == ck.stop_gen) continue;
-        if (ck_read_file(task_path(path, tid, "status"), buf, sizeof buf) <= 0) continue;
+        ck_snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+        if (ck_read_file(path, buf, sizeof buf) <= 0) continue;
         const char *p = strstr(buf, "SigBlk:");
         if (!p) continue;
         p += 7;
         while (*p == ' ' || *p == '\t') p++;
-        uint64_t m = 0;
-        for (;; p++) {
-            int x = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-            if (x < 0) break;
-            m = m << 4 | (uint64_t)x;
-        }
-        if (m & (1ull << (ck.cfg.privsig - 1))) return tid;
+        if (ck_parse_hex(&p) & (1ull << (ck.cfg.privsig - 1))) return tid;
     }
     return 0;
 }
@@ -428,7 +409,8 @@ int ck_stop_world(void)
             int tid = blocking_thread();
             if (tid) {
                 char comm[64] = "", path[64];
-                if (ck_read_file(task_path(path, tid, "comm"), comm, sizeof comm) > 0)
+                ck_snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+                if (ck_read_file(path, comm, sizeof comm) > 0)
                     comm[strcspn(comm, "\n")] = 0;
                 ck_err("checkpoint abandoned: thread %d (%s) blocks signal %d, so it cannot be stopped "
                        "(a glibc POSIX AIO or mq_notify helper thread does)", tid, comm, ck.cfg.privsig);

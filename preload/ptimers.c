@@ -70,33 +70,14 @@ static const char *skip_to(const char *p, const char *word)
     return NULL;
 }
 
-static long parse_dec(const char **pp)
+/* a signed decimal after optional spaces (/proc/self/timers) */
+static long parse_int(const char **p)
 {
-    const char *p = *pp;
-    int neg = 0;
-    long v = 0;
-    while (*p == ' ') p++;
-    if (*p == '-') { neg = 1; p++; }
-    while (*p >= '0' && *p <= '9') v = v * 10 + (*p++ - '0');
-    *pp = p;
+    while (**p == ' ') (*p)++;
+    int neg = **p == '-';
+    if (neg) (*p)++;
+    long v = (long)ck_parse_dec(p);
     return neg ? -v : v;
-}
-
-static uint64_t parse_hex(const char **pp)
-{
-    const char *p = *pp;
-    uint64_t v = 0;
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) p += 2;
-    for (;; p++) {
-        int d;
-        if (*p >= '0' && *p <= '9') d = *p - '0';
-        else if (*p >= 'a' && *p <= 'f') d = *p - 'a' + 10;
-        else if (*p >= 'A' && *p <= 'F') d = *p - 'A' + 10;
-        else break;
-        v = v << 4 | (uint64_t)d;
-    }
-    *pp = p;
-    return v;
 }
 
 static int slot_of(int tid)
@@ -117,12 +98,12 @@ void ck_ptimers_capture(void)
     while ((p = skip_to(p, "ID:"))) {
         struct ck_ptimer t;
         memset(&t, 0, sizeof t);
-        t.id = (int)parse_dec(&p);
+        t.id = (int)parse_int(&p);
         const char *q = skip_to(p, "signal:");
         if (!q) break;
-        t.signo = (int)parse_dec(&q);
+        t.signo = (int)parse_int(&q);
         if (*q == '/') q++;
-        t.value = parse_hex(&q);
+        t.value = ck_parse_hex(&q);
         if (!(q = skip_to(q, "notify:"))) break;
         while (*q == ' ') q++;
         if (!strncmp(q, "none", 4)) t.notify = K_SIGEV_NONE;
@@ -133,10 +114,10 @@ void ck_ptimers_capture(void)
         if (!strncmp(q, "tid.", 4)) {
             q += 4;
             t.notify |= K_SIGEV_THREAD_ID;
-            t.slot = slot_of((int)parse_dec(&q));
+            t.slot = slot_of((int)parse_int(&q));
         }
         if (!(q = skip_to(q, "ClockID:"))) break;
-        t.clock = (int)parse_dec(&q);
+        t.clock = (int)parse_int(&q);
         t.clock_slot = -1;
         if (t.clock < 0 && (t.clock & CPUCLOCK_PERTHREAD) && CPUCLOCK_PID(t.clock))
             t.clock_slot = slot_of(CPUCLOCK_PID(t.clock));

@@ -51,19 +51,6 @@ int ck_path_shared_saved(const char *p)
     return p[0] == '/' && (strncmp(p, "/dev/", 5) || !strncmp(p, "/dev/shm/", 9));
 }
 
-static uint64_t hex(const char **pp)
-{
-    const char *p = *pp;
-    uint64_t v = 0;
-    for (;; p++) {
-        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
-        if (d < 0) break;
-        v = v << 4 | (uint64_t)d;
-    }
-    *pp = p;
-    return v;
-}
-
 /* All the copies lie in one private mapping (the writer leaves it out of the
  * map it saves: ck_shared_snapshot_area), in transparent huge pages where the
  * system allows (one fault per 2 MiB while the world is stopped). */
@@ -88,24 +75,16 @@ static int copy_one(struct snap *sn, unsigned char *vec)
 void ck_shared_snapshot(void)
 {
     ck_shared_snapshot_drop();
-    size_t cap = 1 << 16;
-    char *maps = NULL;
+    size_t cap;
     long n;
-    for (;;) {
-        long m = ck_sys6(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m < 0 && m > -4096) return;
-        maps = (char *)m;
-        n = ck_read_file("/proc/self/maps", maps, cap);
-        if (n < 0 || (size_t)n < cap - 1) break;
-        ck_sys2(SYS_munmap, maps, cap);
-        cap *= 4;
-    }
+    char *maps = ck_read_file_mapped("/proc/self/maps", &cap, &n);
+    if (!maps) return;
     int failed = 0;
     uint64_t total = 0, largest = 0;
     for (const char *s = maps; n > 0 && *s;) {
-        uint64_t start = hex(&s);
+        uint64_t start = ck_parse_hex(&s);
         s++;
-        uint64_t end = hex(&s);
+        uint64_t end = ck_parse_hex(&s);
         s++;
         int readable = s[0] == 'r', writable = s[1] == 'w', shared = s[3] == 's';
         /* perms, offset, dev, inode, then the path */
