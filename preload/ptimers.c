@@ -55,7 +55,7 @@ _Static_assert(sizeof(struct k_sigevent) == 64, "k_sigevent layout");
 #define K_SIGEV_THREAD_ID 4
 /* dynamic CPU clocks (clock_getcpuclockid, pthread_getcpuclockid) */
 #define CPUCLOCK_PERTHREAD 4
-#define CPUCLOCK_PID(c) ((int)~((c) >> 3))
+#define CPUCLOCK_PID(c) ((int)(~(c) >> 3))   /* = ~(c >> 3), without shifting a negative value */
 
 static char tbuf[CK_MAX_PTIMERS * 128];
 
