@@ -21,6 +21,7 @@
  * may then mix moments.
  */
 #include "preload/internal.h"
+#include "preload/staging.h"
 #include "preload/log.h"
 
 #include <errno.h>
@@ -101,6 +102,7 @@ void ck_shared_snapshot(void)
         if ((size_t)(s - path) >= sizeof p - 1 && !strncmp(s - 10, " (deleted)", 10))
             memcpy(p + sizeof p - 11, " (deleted)", 11);   /* a long path: keep its ending */
         if (*s) s++;
+        if (ck_staging_owns(start, end)) continue;   /* libckpt's own, not saved */
         if (!shared || !(ck_path_contents_stored(p) || (writable && ck_path_shared_saved(p)))) continue;
         if (!readable || nsnaps == CK_MAX_SNAPS) { failed++; continue; }
         snaps[nsnaps].start = start;
@@ -137,6 +139,12 @@ void ck_shared_snapshot(void)
             nsnaps = kept;
             ck_sys2(SYS_munmap, v, veclen);
         }
+    }
+    if (nsnaps) {
+        uint64_t copied = 0;
+        for (int i = 0; i < nsnaps; i++) copied += snaps[i].end - snaps[i].start;
+        ck_debug("shared memory: %d mapping(s), %lu KiB, copied in the pause", nsnaps,
+                 (unsigned long)(copied >> 10));
     }
     if (failed)
         ck_warn("%d shared memory mapping(s) could not be copied in the pause: the writer reads them "

@@ -91,6 +91,12 @@ static int is_candidate(const char *path, int prot_rw, int priv)
     return path[0] == 0 || !strcmp(path, "[heap]") || !strncmp(path, "[anon:", 6);
 }
 
+int ck_staging_owns(uint64_t a, uint64_t b)
+{
+    return (ck_stg.cap && a < ck_stg.base + ck_stg.cap && b > ck_stg.base) ||
+           (ck_stg.idx_cap && a < ck_stg.idx_base + ck_stg.idx_cap && b > ck_stg.idx_base);
+}
+
 /* Calls fn for each candidate mapping (start, end, name) of at least min bytes. */
 static int for_candidates(uint64_t min, int (*fn)(void *, uint64_t, uint64_t, const char *), void *arg)
 {
@@ -124,8 +130,7 @@ static int for_candidates(uint64_t min, int (*fn)(void *, uint64_t, uint64_t, co
         for (int f = 0; f < 4 && *p; f++) { while (*p && *p != ' ') p++; while (*p == ' ') p++; }
         const char *path = p;
         int ours = (a < ck.wstack + ck.wstack_len && b > ck.wstack) ||
-                   (a < ck_stg.base + ck_stg.cap && b > ck_stg.base) ||
-                   (a < ck_stg.idx_base + ck_stg.idx_cap && b > ck_stg.idx_base) ||
+                   ck_staging_owns(a, b) ||
                    (a < ck.self_rw_hi && b > ck.self_rw_lo) ||
                    (ck.mgr_fs >= a && ck.mgr_fs < b) ||
                    /* the manager's own malloc heap, unless it is the program's

@@ -52,6 +52,9 @@ int  ck_staging_wait(void) __attribute__((visibility("hidden")));
 /* A fork of the writer (the backtrace unwinder): the staged memory back at
  * its addresses, moved out of the staging area (copy capture only). */
 void ck_staging_map_back(void) __attribute__((visibility("hidden")));
+/* Whether [a, b) overlaps the staging or index area (libckpt's own memory,
+ * shared in write-protect capture: never the program's). */
+int  ck_staging_owns(uint64_t a, uint64_t b) __attribute__((visibility("hidden")));
 /* Restored process: the staging areas are gone. */
 void ck_staging_forget(void) __attribute__((visibility("hidden")));
 void ck_staging_done(void) __attribute__((visibility("hidden")));
