@@ -133,6 +133,7 @@ int main(int argc, char **argv)
     write_none = argc > 6 && !strcmp(argv[6], "none");
     mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) { perror("mmap"); return 1; }
+    if (getenv("BENCH_THP")) madvise(mem, size, MADV_HUGEPAGE);
     pthread_barrier_init(&bar, NULL, (unsigned)nthreads + 1);
     pthread_t *t = calloc((size_t)nthreads, sizeof *t);
     struct worker *w = calloc((size_t)nthreads, sizeof *w);

@@ -1572,96 +1572,6 @@ static void fail2(const char *what, int err, int ckf_err)
 }
 #define fail(what, err) fail2(what, err, 0)
 
-/* ---- keeping off the program's busy cores ------------------------------------------- */
-
-/* The program's threads: the CPU each last ran on and its run time (ns), read
- * from /proc; returns how many were read (at most max). */
-#define CK_MAX_SAMPLED 256
-struct tsample { int tid, cpu; uint64_t run_ns; };
-
-struct tsamples { struct tsample *t; int n, max; };
-
-static int sample_thread(void *arg, int tid, int dirfd)
-{
-    struct tsamples *ts = arg;
-    char path[64], buf[1024];
-    (void)dirfd;
-    if (ts->n >= ts->max) return 0;
-    ck_snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", ck.pid, tid);
-    if (ck_read_file(path, buf, sizeof buf) <= 0) return 0;
-    const char *q = buf;
-    uint64_t run = ck_parse_dec(&q);
-    ck_snprintf(path, sizeof path, "/proc/%d/task/%d/stat", ck.pid, tid);
-    if (ck_read_file(path, buf, sizeof buf) <= 0) return 0;
-    const char *e = NULL;
-    for (const char *c = buf; *c; c++) if (*c == ')') e = c;
-    if (!e) return 0;
-    /* field 39 (processor): the 37th after the command name */
-    int field = 2;
-    for (q = e + 1; *q && field < 39; q++) if (*q == ' ') field++;
-    if (field != 39) return 0;
-    ts->t[ts->n++] = (struct tsample){ tid, (int)ck_parse_dec(&q), run };
-    return 0;
-}
-
-static int sample_threads(struct tsample *t, int max)
-{
-    char dir[32];
-    struct tsamples ts = { t, 0, max };
-    ck_snprintf(dir, sizeof dir, "/proc/%d/task", ck.pid);
-    ck_for_each_number(dir, sample_thread, &ts);
-    return ts.n;
-}
-
-/* Where the program keeps fewer threads busy than there are CPUs, the writer
- * runs on the other CPUs only.  Left free to move, the scheduler puts writer
- * threads onto the program's CPU whenever a program thread blocks for an
- * instant (a barrier between steps), and the program then waits behind them:
- * measured here, a one-thread stencil waited 370-510 ms on its run queue
- * during a 1 GiB checkpoint, whatever the writer's nice value.  A thread is
- * busy if it ran at least half of the time between the two samples (the
- * first taken when the writer starts, the second here).  With every CPU busy
- * (or none) the writer is not pinned: it takes its share at its nice value. */
-static struct tsample *samp0;
-static int nsamp0;
-static uint64_t samp0_ns;
-
-static void avoid_busy_cpus(void)
-{
-    if (ck.ncpu < 2 || !samp0) return;
-    uint64_t dt = ck_now_ns(CLOCK_MONOTONIC) - samp0_ns;
-    if (dt < 20000000ull) {
-        struct timespec ts = { 0, (long)(20000000ull - dt) };
-        ck_sys2(SYS_nanosleep, &ts, 0);
-        dt = 20000000ull;
-    }
-    struct tsample now[CK_MAX_SAMPLED];
-    int n = sample_threads(now, CK_MAX_SAMPLED);
-    dt = ck_now_ns(CLOCK_MONOTONIC) - samp0_ns;
-    uint64_t mask[16];
-    memset(mask, 0, sizeof mask);
-    if (ck_sys3(SYS_sched_getaffinity, 0, sizeof mask, mask) <= 0) return;
-    int busy = 0, avail = 0;
-    uint64_t busym[16];
-    memset(busym, 0, sizeof busym);
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < nsamp0; k++)
-            if (samp0[k].tid == now[i].tid && now[i].run_ns - samp0[k].run_ns >= dt / 2 &&
-                now[i].cpu >= 0 && now[i].cpu < 1024) {
-                busy++;
-                busym[now[i].cpu / 64] |= 1ull << (now[i].cpu % 64);
-            }
-    uint64_t keep[16];
-    for (int w = 0; w < 16; w++) {
-        keep[w] = mask[w] & ~busym[w];
-        avail += __builtin_popcountll(keep[w]);
-    }
-    if (!busy || !avail || busy >= ck.ncpu) return;
-    if (ck_sys3(SYS_sched_setaffinity, 0, sizeof keep, keep) == 0)
-        ck_debug("writer: %d busy program thread%s; the writer keeps to the %d other CPU%s", busy,
-                 busy == 1 ? "" : "s", avail, avail == 1 ? "" : "s");
-}
-
 /* CKPT_CAPTURE=auto: how much of the program's memory it rewrote while this
  * writer ran.  Of the private anonymous pages the writer still maps, those
  * the program wrote since the fork are now the writer's alone (the program
@@ -1738,12 +1648,8 @@ void ck_writer_main(void)
     /* The program comes first: the writer (and its workers, which inherit
      * this) only takes CPU time the program leaves. */
     ck_sys3(SYS_setpriority, PRIO_PROCESS, 0, ck.cfg.nice);
-    samp0_ns = ck_now_ns(CLOCK_MONOTONIC);
-    if (ck.ncpu > 1) {
-        static struct tsample first[CK_MAX_SAMPLED];
-        samp0 = first;
-        nsamp0 = sample_threads(first, CK_MAX_SAMPLED);
-    }
+    static struct ck_busy busy;
+    ck_busy_start(&busy);
     if (ck_stg.uffd >= 0) ck_sys1(SYS_close, ck_stg.uffd);   /* the program's: never hold it open */
 
     /* The writer's globals live in libckpt's data, which is part of the image
@@ -1775,7 +1681,10 @@ void ck_writer_main(void)
     }
     if (r < 0) fail("creating the checkpoint file", r);
 
-    avoid_busy_cpus();
+    int nbusy, navail;
+    if (ck_busy_keep_off(&busy, &nbusy, &navail))
+        ck_debug("writer: %d busy program thread%s; the writer keeps to the %d other CPU%s", nbusy,
+                 nbusy == 1 ? "" : "s", navail, navail == 1 ? "" : "s");
     struct wsink sink;
     wsink_init(&sink, tx.fd);
     ck_debug("writer: writes the file %s", sink.direct ? "with O_DIRECT" : "through the page cache");

@@ -153,6 +153,21 @@ uint64_t ck_parse_hex(const char **p) HIDDEN;
 uint64_t ck_parse_dec(const char **p) HIDDEN;
 void ck_trigger(int reason) HIDDEN;
 
+/* busycpu.c: keeping background work off the CPUs the program keeps busy */
+#define CK_MAX_SAMPLED 256
+struct ck_tsample { int tid, cpu; uint64_t run_ns; };
+struct ck_busy { uint64_t t0; int n; struct ck_tsample s[CK_MAX_SAMPLED]; };
+/* First sample of the program's threads. */
+void ck_busy_start(struct ck_busy *b) HIDDEN;
+/* Second sample: keep becomes the CPUs (of this task's affinity) on which no
+ * thread ran that was busy (ran at least half of the time since the first
+ * sample); 1 (with how many threads were busy and CPUs are left) when
+ * keeping to those is worth it, else 0. */
+int  ck_busy_mask(struct ck_busy *b, uint64_t keep[16], int *nbusy, int *navail) HIDDEN;
+/* The same, 20 ms after the first sample at least (waits for it), applied to
+ * the calling task's affinity; 1 when it was restricted. */
+int  ck_busy_keep_off(struct ck_busy *b, int *nbusy, int *navail) HIDDEN;
+
 /* dontfork.c */
 void ck_dontfork_clear(void) HIDDEN;     /* in the pause, before the staging copy */
 void ck_dontfork_restore(void) HIDDEN;   /* after the writer's fork */

@@ -15,6 +15,7 @@ struct ck_stg_hdr {
     volatile int state;          /* write-protect capture: 0 copying, 1 complete, 2 lost */
     int pad;
     uint64_t copied_by_fault, copied_behind;   /* chunks, for the log */
+    uint64_t copy_ns;            /* the copier's time, for the log */
 };
 
 struct ck_staging {
@@ -34,6 +35,8 @@ struct ck_staging {
     uint64_t idx_base, idx_cap;  /* runs, then the vma table at its end */
     uint64_t used;
     int nruns, nvmas;
+    int busy, avail;             /* write-protect: the copier keeps off `busy` program threads' */
+    uint64_t cpus[16];           /* CPUs, to these `avail` others (when busy > 0) */
     struct ck_stg_vma *vmas;
 };
 extern struct ck_staging ck_stg __attribute__((visibility("hidden")));
