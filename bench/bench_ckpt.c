@@ -14,7 +14,8 @@
  * (WRITE=sparse), or nowhere (WRITE=none), and prints "step N ms" per step, then "total ms".  Under
  * ckpt-restore it prints "restored" and exits at once when it finds itself
  * restored (ckpt_is_restored from libckpt, found by dlsym), so the restore
- * time can be measured from outside.
+ * time can be measured from outside.  BENCH_THP=1: the memory is in
+ * transparent huge pages (MADV_HUGEPAGE) from the start.
  */
 #include <dlfcn.h>
 #include <fcntl.h>

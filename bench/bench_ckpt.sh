@@ -3,8 +3,8 @@
 #
 # For each memory size (BENCH_CKPT_MB, default "1024 4096"), capture
 # (BENCH_CAPTURES, default "fork wp copy auto"; above 1 GiB
-# BENCH_CAPTURES_LARGE, default "fork copy auto": wp loses to one of them at
-# every size; "auto", the default, is shown with what it chose), write pattern
+# BENCH_CAPTURES_LARGE, the same by default; "auto", the default, is shown
+# with what it chose), write pattern
 # (sparse: one word per 64 pages per step; all: a stencil sweep that rewrites
 # every page each step) and thread count (1, 2), bench_ckpt (bench/bench_ckpt.c)
 # fills memory of the "mixed" shape (75 % zero pages, 25 % simulation-like
@@ -115,6 +115,7 @@ run_once() {
     # the measured checkpoint's writer (the last one): CPU time, user + sys
     CHOSEN=fork
     grep -q "later checkpoints copy it" "$W/err" && CHOSEN=copy
+    grep -q "write-protect capture: [0-9]* chunks" "$W/err" && CHOSEN=wp
     WCPU=$(grep -h "writer: start" "$W/err" | tail -1 | sed -n 's/.*cpu user \([0-9]*\) ms, sys \([0-9]*\) ms.*/\1 \2/p' |
            awk '{ print $1 + $2 }')
 }
@@ -152,7 +153,7 @@ for size in $SIZES; do
             mc=$("$B" memcpy "$size" mixed "$th")
             steps=$([ "$write" = all ] && echo $((100 + 20 * size / 1024)) || echo $((600 + 400 * size / 1024)))
           caps=${BENCH_CAPTURES:-fork wp copy auto}
-          [ "$size" -gt 1024 ] && caps=${BENCH_CAPTURES_LARGE:-fork copy auto}
+          [ "$size" -gt 1024 ] && caps=${BENCH_CAPTURES_LARGE:-fork wp copy auto}
           for cap in $caps; do
             [ "$write" = sparse ] && [ "$cap" = copy ] && continue
             # alternating pairs: with the measured checkpoint, then the same
