@@ -409,9 +409,15 @@ static struct mapline *read_maps(size_t *count)
     if (!f) die("cannot read /proc/self/maps: %s", strerror(errno));
     size_t cap = 256, n = 0;
     struct mapline *m = malloc(cap * sizeof *m);
+    if (!m) die("out of memory");
     char line[4096];
-    while (m && fgets(line, sizeof line, f)) {
-        if (n == cap) { cap *= 2; m = realloc(m, cap * sizeof *m); if (!m) break; }
+    while (fgets(line, sizeof line, f)) {
+        if (n == cap) {
+            struct mapline *bigger = realloc(m, cap * 2 * sizeof *m);
+            if (!bigger) die("out of memory");
+            m = bigger;
+            cap *= 2;
+        }
         unsigned long a, b;
         int pos = 0;
         if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &a, &b, &pos) < 2) continue;
@@ -423,7 +429,6 @@ static struct mapline *read_maps(size_t *count)
         n++;
     }
     fclose(f);
-    if (!m) die("out of memory");
     *count = n;
     return m;
 }
@@ -802,8 +807,9 @@ static void load_fd_chunks(void)
         long got = ckf_reader_read_alloc(im.r, i, &buf);
         if (got < 0) die("%s: data of fd %llu: %s", img_path, (unsigned long long)e->key, ckf_strerror((int)got));
         char *t = malloc((size_t)got + 1);
-        fdchunks = realloc(fdchunks, (nfdchunks + 1) * sizeof *fdchunks);
-        if (!t || !fdchunks) die("out of memory");
+        struct fdchunk *more = realloc(fdchunks, (nfdchunks + 1) * sizeof *fdchunks);
+        if (!t || !more) die("out of memory");
+        fdchunks = more;
         memcpy(t, buf, (size_t)got);
         t[got] = 0;
         ckf_reader_free_buf(im.r, buf);
