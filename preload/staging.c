@@ -324,9 +324,12 @@ int ck_staging_prepare(void)
         }
         ck_sys1(SYS_close, fd);
         ck_stg.wp = 1;
-        if (pagemap_fd < 0)
-            pagemap_fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
-        if (pagemap_fd >= 0) collapse_huge();
+    }
+    if (pagemap_fd < 0)
+        pagemap_fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
+    if (pagemap_fd < 0) return 0;
+    if (ck_stg.wp) {
+        collapse_huge();
         /* which CPUs the program keeps busy, for the copier: two samples of
          * its threads 10 ms apart, while it runs (the manager waits, the
          * program does not) */
@@ -339,9 +342,6 @@ int ck_staging_prepare(void)
             if (!ck_busy_mask(&b, ck_stg.cpus, &ck_stg.busy, &ck_stg.avail)) ck_stg.busy = 0;
         }
     }
-    if (pagemap_fd < 0)
-        pagemap_fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
-    if (pagemap_fd < 0) return 0;
     uint64_t budget = ck.cfg.staging_max ? ck.cfg.staging_max : mem_available() / 2;
     uint64_t want = 0, prev = 0, t0 = ck_now_ns(CLOCK_MONOTONIC);
     /* A program that is growing may outgrow the area while it is faulted in
@@ -423,12 +423,11 @@ static int pm_scan_broken;   /* the kernel has no PAGEMAP_SCAN: pagemap reads */
  * runs: 1-2 s per GiB here (fresh huge pages are slow to touch on this
  * virtual machine), once; the memory then stays in huge pages, and later
  * checkpoints find nothing left to move. */
-struct collapse_stats { uint64_t moved, calls; int failed; };
+struct collapse_stats { uint64_t moved; int failed; };
 
 static void collapse_span(struct collapse_stats *cs, uint64_t a, uint64_t b)
 {
     if (b <= a || cs->failed) return;
-    cs->calls++;
     long r = ck_sys3(SYS_madvise, (long)a, (long)(b - a), MADV_COLLAPSE);
     if (r == 0) { cs->moved += b - a; return; }
     /* EINVAL/EPERM: not supported here (an old kernel, THP off); ENOMEM: no
@@ -483,7 +482,7 @@ static int collapse_unusable;
 static void collapse_huge(void)
 {
     if (collapse_unusable || !thp_usable()) return;
-    struct collapse_stats cs = { 0, 0, 0 };
+    struct collapse_stats cs = { 0, 0 };
     uint64_t t0 = ck_now_ns(CLOCK_MONOTONIC);
     for_candidates(min_size(), collapse_region, &cs);
     if (cs.failed == EINVAL || cs.failed == EPERM) collapse_unusable = 1;
@@ -492,7 +491,6 @@ static void collapse_huge(void)
                  (unsigned long)(cs.moved >> 20), (unsigned long)((ck_now_ns(CLOCK_MONOTONIC) - t0) / 1000000),
                  cs.failed ? "; stopped: " : "", cs.failed ? strerror(cs.failed) : "");
 }
-
 
 /* Appends the present pages [addr, addr+len) as runs; < 0 when they do not fit. */
 static int add_present(struct copy_state *cs, int first, uint64_t addr, uint64_t len)
