@@ -446,62 +446,7 @@ CK_HIDDEN int ckpt_cuda_before_checkpoint(unsigned timeout_ms, char *why, size_t
 }
 
 /* ---- restore ------------------------------------------------------------------------- */
-/* Free device memory preflight through NVML (optional). */
-typedef int (*nvml_init_fn)(void);
-typedef int (*nvml_by_uuid_fn)(const char *, void **);
-typedef int (*nvml_meminfo_fn)(void *, void *);
-struct nvml_mem { unsigned long long total, free, used; };
-
-static int preflight_memory(char *why, size_t whylen)
-{
-    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!h) { ck_debug("cuda: no NVML, free-memory check skipped"); return 0; }
-    nvml_init_fn init = (nvml_init_fn)dlsym(h, "nvmlInit_v2");
-    nvml_by_uuid_fn by_uuid = (nvml_by_uuid_fn)dlsym(h, "nvmlDeviceGetHandleByUUID");
-    nvml_meminfo_fn meminfo = (nvml_meminfo_fn)dlsym(h, "nvmlDeviceGetMemoryInfo");
-    nvml_init_fn shutdown = (nvml_init_fn)dlsym(h, "nvmlShutdown");
-    int rc = 0;
-    if (!init || !by_uuid || !meminfo || init() != 0) goto out;
-    for (int d = 0; d < CU_MAX_DEVICES; d++) {
-        if (!cu_devices[d].known) continue;
-        uint64_t need = 0;
-        uint32_t hw = trk_highwater();
-        for (uint32_t i = 0; i < hw; i++) {
-            const trk_rec *t = trk_slot(i);
-            if (t->state && t->r.device == d &&
-                (t->r.kind == CKCU_K_ALLOC || t->r.kind == CKCU_K_VMM_HANDLE))
-                need += t->r.size;
-        }
-        const uint8_t *u = cu_devices[d].d.uuid;
-        char id[64];
-        ck_snprintf(id, sizeof id, "GPU-%x%x%x%x%x%x%x%x-%x%x%x%x-%x%x%x%x-%x%x%x%x-%x%x%x%x%x%x%x%x%x%x%x%x",
-                    u[0] >> 4, u[0] & 15, u[1] >> 4, u[1] & 15, u[2] >> 4, u[2] & 15, u[3] >> 4, u[3] & 15,
-                    u[4] >> 4, u[4] & 15, u[5] >> 4, u[5] & 15, u[6] >> 4, u[6] & 15, u[7] >> 4, u[7] & 15,
-                    u[8] >> 4, u[8] & 15, u[9] >> 4, u[9] & 15, u[10] >> 4, u[10] & 15, u[11] >> 4, u[11] & 15,
-                    u[12] >> 4, u[12] & 15, u[13] >> 4, u[13] & 15, u[14] >> 4, u[14] & 15, u[15] >> 4, u[15] & 15);
-        void *dev = NULL;
-        struct nvml_mem m = { 0, 0, 0 };
-        if (by_uuid(id, &dev) != 0) {
-            WHY("CUDA restore refused: GPU %s (device %d at checkpoint) is not present", id, d);
-            rc = -ENODEV;
-            break;
-        }
-        if (meminfo(dev, &m) == 0 && m.free < need) {
-            WHY("CUDA restore refused: GPU %d has %llu MiB free, the checkpoint needs %llu MiB (a failed restore would leave the process unusable)",
-                d, m.free >> 20, (unsigned long long)((need + (1u << 20) - 1) >> 20));
-            rc = -ENOMEM;
-            break;
-        }
-        ck_debug("cuda: device %d: %llu MiB free, %llu MiB needed", d, m.free >> 20,
-                 (unsigned long long)(need >> 20));
-    }
-    if (shutdown) shutdown();
-out:
-    dlclose(h);
-    return rc;
-}
-
-static int restore_and_unlock(int new_process, char *why, size_t whylen)
+static int restore_and_unlock(char *why, size_t whylen)
 {
     int pid = my_pid(), st, rc;
     if ((rc = get_state(pid, &st))) {
@@ -509,7 +454,6 @@ static int restore_and_unlock(int new_process, char *why, size_t whylen)
         return -EIO;
     }
     if (st == CKCU_PROCESS_CHECKPOINTED) {
-        if (new_process && (rc = preflight_memory(why, whylen))) return rc;
         uint64_t t0 = now_ms();
         ckcu_result_t r = call_bounded(OP_RESTORE, pid, call_timeout_ms());
         ck_debug("cuda: cuCheckpointProcessRestore took %llu ms", (unsigned long long)(now_ms() - t0));
@@ -544,7 +488,7 @@ static int restore_and_unlock(int new_process, char *why, size_t whylen)
 CK_HIDDEN int ckpt_cuda_after_checkpoint(char *why, size_t whylen)
 {
     if (!g_checkpointed || !ckpt_cuda_active()) return 0;
-    int rc = restore_and_unlock(0, why, whylen);
+    int rc = restore_and_unlock(why, whylen);
     if (!rc) ck_info("cuda: device state back on the GPU, program continues");
     return rc;
 }
@@ -556,9 +500,19 @@ CK_HIDDEN int ckpt_cuda_after_restore(char *why, size_t whylen)
         WHY("CUDA restore impossible: the driver has no cuCheckpointProcess* API");
         return -ENOTSUP;
     }
-    int rc = restore_and_unlock(1, why, whylen);
+    int rc = restore_and_unlock(why, whylen);
     if (!rc) ck_info("cuda: device state restored in the new process (pid %d)", my_pid());
     return rc;
+}
+
+/* The driver's restore thread (the one that carries out Restore in this
+ * process), or 0. */
+CK_HIDDEN int ckpt_cuda_restore_tid(void)
+{
+    int tid = 0;
+    if (!g_checkpointed || !ckpt_cuda_active() || !cu_real(CUI_cuCheckpointProcessGetRestoreThreadId)) return 0;
+    if (CU_REAL(cuCheckpointProcessGetRestoreThreadId)(my_pid(), &tid) != CKCU_SUCCESS) return 0;
+    return tid;
 }
 
 /* ---- fork ---------------------------------------------------------------------------- */

@@ -27,6 +27,9 @@
 
 /* 1 once the program has initialised the CUDA driver through our hooks. */
 int  ckpt_cuda_active(void);
+/* In a restored process before ckpt_cuda_after_restore: the driver's restore
+ * thread's tid, or 0 when the driver does not say. */
+int  ckpt_cuda_restore_tid(void);
 /* Feature gate: 0 if the tracked GPU state can be checkpointed and restored,
  * else -ENOTSUP with the reason (managed memory, IPC, several devices, ...). */
 int  ckpt_cuda_gate(char *why, size_t whylen);

@@ -133,7 +133,10 @@ enum ckc_fd_flags { CKC_FD_CLOEXEC = 1u << 0, CKC_FD_INTERNAL = 1u << 1 /* libck
                     CKC_FD_DUP = 1u << 4 /* same open file as fd `aux` (dup, 2>&1) */,
                     CKC_FD_DATA = 1u << 5 /* contents saved in a FILE_DATA chunk (key = fd) */,
                     CKC_FD_SOCKPAIR = 1u << 6 /* AF_UNIX socketpair with both ends here:
-                                                 aux = the other end's fd, reserved = SO_TYPE */ };
+                                                 aux = the other end's fd, reserved = SO_TYPE */,
+                    CKC_FD_LISTEN = 1u << 7 /* listening AF_UNIX socket: reserved = SO_TYPE,
+                                               its address in the FDINFO chunk
+                                               ("unix-listen: HEX" of sun_path) */ };
 typedef struct ckc_fd {
     int32_t  fd;
     uint32_t kind;             /* ckc_fd_kind */

@@ -186,12 +186,40 @@ int ck_capture_fds(void)
             }
         }
     }
+    /* A listening AF_UNIX socket (a service's, or the CUDA driver's
+     * "@cuda-uvmfd-NETNS-PID@") is bound and listening again on restore;
+     * connections accepted from it are not.  (Before the socketpair search:
+     * a listener's SO_PEERCRED is its own process too.) */
+    for (int i = 0; i < n; i++) {
+        ckc_fd *a = &fdtab[i].rec;
+        if (a->kind != CKC_FD_SOCKET || (a->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR))) continue;
+        int dom = 0, typ = 0, acc = 0;
+        unsigned len = 4;
+        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 || dom != AF_UNIX) continue;
+        len = 4;
+        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0 || !acc) continue;
+        len = 4;
+        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_TYPE, &typ, &len) < 0) continue;
+        struct { unsigned short family; unsigned char path[108]; } sa;
+        unsigned alen = sizeof sa;
+        if (ck_sys3(SYS_getsockname, a->fd, &sa, &alen) < 0 || alen <= 2 || alen > sizeof sa) continue;
+        char *o = fdtab[i].info;
+        int k = ck_snprintf(o, sizeof fdtab[i].info, "unix-listen: ");
+        for (unsigned b = 0; b < alen - 2; b++) {
+            o[k++] = "0123456789abcdef"[sa.path[b] >> 4];
+            o[k++] = "0123456789abcdef"[sa.path[b] & 15];
+        }
+        o[k++] = '\n';
+        o[k] = 0;
+        a->flags |= CKC_FD_LISTEN;
+        a->reserved = (uint32_t)typ;
+    }
     /* An AF_UNIX socketpair with both ends here (thread wake-ups, asyncio's
      * self-pipe) can be re-created: the peer is this process and the two
      * inodes were allocated one after the other by socketpair(). */
     for (int i = 0; i < n; i++) {
         ckc_fd *a = &fdtab[i].rec;
-        if (a->kind != CKC_FD_SOCKET || (a->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR))) continue;
+        if (a->kind != CKC_FD_SOCKET || (a->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR | CKC_FD_LISTEN))) continue;
         int dom = 0, typ = 0;
         struct { int pid, uid, gid; } cred = { 0, 0, 0 };
         unsigned len = 4, clen = sizeof cred;
@@ -201,7 +229,7 @@ int ck_capture_fds(void)
         ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_TYPE, &typ, &len);
         for (int j = 0; j < n; j++) {
             ckc_fd *b = &fdtab[j].rec;
-            if (j == i || b->kind != CKC_FD_SOCKET || (b->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR))) continue;
+            if (j == i || b->kind != CKC_FD_SOCKET || (b->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR | CKC_FD_LISTEN))) continue;
             if (b->ino != a->ino + 1 && b->ino + 1 != a->ino) continue;
             struct { int pid, uid, gid; } c2 = { 0, 0, 0 };
             clen = sizeof c2;
@@ -1727,7 +1755,7 @@ void ck_writer_main(void)
     if ((r = start_workers(nw, ck.cfg.level)) < 0) { ckdir_abort(&tx); fail("arena", r); }
     choose_read_mode(pagemap);
     watch_next_ns = 0;
-    if (ck.cfg.capture == CK_CAPTURE_AUTO && ck_capture_mode() == CK_CAPTURE_FORK) {
+    if (ck.cfg.capture == CK_CAPTURE_AUTO && ck_capture_mode() == CK_CAPTURE_FORK && !ck.cuda_ckpt) {
         watch_next_ns = ck_now_ns(CLOCK_MONOTONIC) + 250000000ull;
         done_pages = 0;
     }

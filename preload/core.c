@@ -219,6 +219,7 @@ static void do_checkpoint(int reason)
     ck.reason = reason;
     int seq = (int)++ck.seq;
     int cuda = ckpt_cuda_active();
+    ck.cuda_ckpt = cuda;
     if (cuda) {
         why[0] = 0;
         if (ckpt_cuda_gate(why, sizeof why) < 0 ||
@@ -359,6 +360,23 @@ static void after_restore(void)
     ck_ptimers_restore();
     ck_dontfork_restore();   /* the list as the pause left it: the program's flags again */
     __atomic_store_n(&ck.checkin, 0, __ATOMIC_SEQ_CST);
+    if (ckpt_cuda_active()) {
+        /* The driver's threads (the restore thread, its event handler) carry
+         * out the restore: they run now, the program's threads after it. */
+        int rtid = ckpt_cuda_restore_tid();
+        for (int i = 0; i < CK_MAX_THREADS; i++) {
+            struct ck_slot *sl = &ck_slots[i];
+            if (!sl->tid || sl->tid == ck.mgr_tid) continue;
+            if (sl->tid == rtid || !strncmp(sl->name, "cuda", 4)) {
+                char nm[sizeof sl->name + 1];
+                memcpy(nm, sl->name, sizeof sl->name);
+                nm[sizeof sl->name] = 0;
+                ck_debug("cuda: thread %d (%s) released before the GPU restore", sl->tid, nm);
+                ck_release_early(sl);
+            }
+        }
+        if (!rtid) ck_debug("cuda: the driver names no restore thread");
+    }
     if (ckpt_cuda_active() && ckpt_cuda_after_restore(why, sizeof why) < 0) {
         /* The driver stays locked: any CUDA call would block for good.  A clear
          * error and an exit beat a hung program. */

@@ -38,6 +38,7 @@ enum {
 struct ck_slot {
     volatile int tid;          /* 0 = free */
     volatile int parked_gen;   /* generation this thread parked for */
+    volatile int early_gen;    /* released ahead of the others for this generation */
     uint64_t fs;               /* TLS base == glibc's struct pthread * */
     void *uc;                  /* its signal frame's ucontext (on its stack) */
     struct ck_ctx ctx;         /* where a restored thread re-enters the handler */
@@ -130,6 +131,8 @@ struct ck_state {
     uint64_t mgr_heap_hint;    /* an address the manager's malloc returned */
     int auto_copy;             /* CKPT_CAPTURE=auto: a checkpoint found the program
                                   rewriting its memory; copy capture from then on */
+    int cuda_ckpt;             /* this checkpoint moves a CUDA process's GPU state to
+                                  host memory: fork capture (below) */
 };
 
 extern struct ck_state ck HIDDEN;
@@ -137,6 +140,11 @@ extern struct ck_state ck HIDDEN;
 /* The capture of the next checkpoint: CKPT_CAPTURE, with auto resolved. */
 static inline int ck_capture_mode(void)
 {
+    /* A CUDA process: the driver's restore, right after the pause, frees and
+     * rewrites the host copy of the GPU memory; a copy-on-write snapshot is
+     * the one capture that is neither disturbed by it nor pays for it in the
+     * pause. */
+    if (ck.cuda_ckpt) return CK_CAPTURE_FORK;
     if (ck.cfg.capture != CK_CAPTURE_AUTO) return ck.cfg.capture;
     return ck.auto_copy ? CK_CAPTURE_COPY : CK_CAPTURE_FORK;
 }
@@ -188,6 +196,7 @@ void ck_ptimers_restore(void) HIDDEN;   /* in a restored process, before the rel
 void ck_park_install(void) HIDDEN;
 int  ck_stop_world(void) HIDDEN;            /* 0, or -errno (world released) */
 void ck_release_world(void) HIDDEN;
+void ck_release_early(struct ck_slot *s) HIDDEN;
 int  ck_thread_register(void) HIDDEN;       /* current thread */
 void ck_thread_unregister(void) HIDDEN;
 int  ck_find_tid_offset(void) HIDDEN;

@@ -257,7 +257,7 @@ static void park_handler(int sig, siginfo_t *si, void *uc)
     }
     for (;;) {
         int r = __atomic_load_n(&ck.release_gen, __ATOMIC_ACQUIRE);
-        if (r == gen) break;
+        if (r == gen || __atomic_load_n(&s->early_gen, __ATOMIC_ACQUIRE) == gen) break;
         ck_futex_wait(&ck.release_gen, r, 0);
     }
     undo_restart(s, uc);
@@ -427,6 +427,14 @@ int ck_stop_world(void)
             }
         }
     }
+}
+
+/* Lets one parked thread go before the others (a restored CUDA process: the
+ * driver's own threads carry out cuCheckpointProcessRestore). */
+void ck_release_early(struct ck_slot *s)
+{
+    __atomic_store_n(&s->early_gen, ck.stop_gen, __ATOMIC_SEQ_CST);
+    ck_futex_wake(&ck.release_gen);
 }
 
 void ck_release_world(void)

@@ -43,6 +43,7 @@
 #include "restore/restorer.h"
 #include "restorer_syms.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -51,6 +52,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/timerfd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -679,6 +682,7 @@ static int recreate_deleted(const ckc_fd *f, const char *path);
 static void restore_dups(void);
 static int recreate_timerfd(const ckc_fd *f);
 static int recreate_signalfd(const ckc_fd *f);
+static int recreate_listener(const ckc_fd *f);
 
 static void restore_files(int exe_fd)
 {
@@ -771,6 +775,8 @@ static void restore_files(int exe_fd)
                     place_fd(sp[1], im.fds[j].fd, &im.fds[j]);
                 }
             nfd = sp[0];
+        } else if (f->kind == CKC_FD_SOCKET && (f->flags & CKC_FD_LISTEN)) {
+            nfd = recreate_listener(f);
         } else if (f->kind == CKC_FD_EPOLL) {
             nfd = epoll_create1(0);          /* registrations: restore_epolls() */
         } else if (f->kind == CKC_FD_TIMERFD) {
@@ -847,6 +853,70 @@ static int recreate_timerfd(const ckc_fd *f)
     struct itimerspec its = { { is, ins }, { vs, vns } };
     if (!vs && !vns && (is || ins)) its.it_value = its.it_interval;   /* read at expiry */
     timerfd_settime(fd, 0, &its, NULL);
+    return fd;
+}
+
+/* A listening AF_UNIX socket, bound to its saved address again.  A stale
+ * socket file at a saved path (its owner gone: nothing accepts) is replaced;
+ * an address still in use (the checkpointed process is still running) is
+ * not taken: the descriptor becomes /dev/null with a warning. */
+static int recreate_listener(const ckc_fd *f)
+{
+    char *t = fdinfo_text(f->fd);
+    const char *p = t ? strstr(t, "unix-listen: ") : NULL;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    size_t n = 0;
+    if (p) {
+        p += 13;
+        unsigned v;
+        while (n < sizeof sa.sun_path && sscanf(p, "%2x", &v) == 1 && isxdigit((unsigned char)p[1])) {
+            sa.sun_path[n++] = (char)v;
+            p += 2;
+        }
+    }
+    free(t);
+    if (!n) return -1;
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    int typ = f->reserved ? (int)f->reserved : SOCK_STREAM;
+    int fd = socket(AF_UNIX, typ | ((f->open_flags & O_NONBLOCK) ? SOCK_NONBLOCK : 0), 0);
+    if (fd < 0) return -1;
+    char shown[sizeof sa.sun_path + 2];
+    snprintf(shown, sizeof shown, "%s%.*s", sa.sun_path[0] ? "" : "@", (int)(n - !sa.sun_path[0]),
+             sa.sun_path + !sa.sun_path[0]);
+    /* a relative path was bound relative to the program's working directory */
+    int here = -1;
+    if (sa.sun_path[0] && sa.sun_path[0] != '/') {
+        char *cwd = strdup_ref(im.pstrs, im.pstrs_len, im.proc.cwd);
+        here = open(".", O_PATH | O_CLOEXEC);
+        if (here >= 0 && cwd[0] && chdir(cwd) < 0) { close(here); here = -1; }
+        free(cwd);
+    }
+    int r = bind(fd, (struct sockaddr *)&sa, len);
+    if (r < 0 && errno == EADDRINUSE && sa.sun_path[0]) {
+        struct stat st;
+        int c = socket(AF_UNIX, typ, 0);
+        if (c >= 0 && lstat(sa.sun_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            connect(c, (struct sockaddr *)&sa, len) < 0 && errno == ECONNREFUSED) {
+            unlink(sa.sun_path);
+            r = bind(fd, (struct sockaddr *)&sa, len);
+        }
+        if (c >= 0) close(c);
+    }
+    int e = errno;
+    if (here >= 0) {
+        if (fchdir(here) < 0) die("cannot return to the launcher's directory: %s", strerror(errno));
+        close(here);
+    }
+    errno = e;
+    if (r < 0 || listen(fd, SOMAXCONN) < 0) {
+        warnx("fd %d: cannot listen on unix socket %s again: %s; it is /dev/null now", f->fd, shown,
+              strerror(errno));
+        close(fd);
+        return -1;
+    }
+    vlog("fd %d: listening on unix socket %s again\n", f->fd, shown);
     return fd;
 }
 
@@ -1272,6 +1342,23 @@ static void run_init(int status_fd)
     }
 }
 
+int ck_cuda_preflight(const void *payload, size_t len, char *why, size_t whylen);
+
+/* A CUDA checkpoint: its GPUs must be here with room for its memory (see
+ * cuda_preflight.c), checked before anything is torn down. */
+static void cuda_preflight(void)
+{
+    size_t n = ckf_reader_count(im.r);
+    for (size_t i = 0; i < n; i++) {
+        if (ckf_reader_entry(im.r, i)->type != CKF_T_CUDA) continue;
+        size_t len;
+        void *b = read_chunk(i, &len);
+        char why[512];
+        if (ck_cuda_preflight(b, len, why, sizeof why) < 0) die("%s: %s", img_path, why);
+        free(b);
+    }
+}
+
 static void usage(int code) __attribute__((noreturn));
 static void usage(int code)
 {
@@ -1324,6 +1411,7 @@ int main(int argc, char **argv)
     }
     load_image();
     check_files();
+    cuda_preflight();
 
     int use_ns = !opt_nopidns && im.proc.pid > 1;
     if (use_ns) {

@@ -480,6 +480,10 @@ static void show_files(insp *s)
             cj_bool(&s->j, "cloexec", f->flags & CKC_FD_CLOEXEC);
             cj_bool(&s->j, "internal", f->flags & CKC_FD_INTERNAL);
             cj_bool(&s->j, "deleted", f->flags & CKC_FD_DELETED);
+            if (f->kind == CKC_FD_SOCKET) {
+                cj_bool(&s->j, "listening", f->flags & CKC_FD_LISTEN);
+                cj_bool(&s->j, "socketpair", f->flags & CKC_FD_SOCKPAIR);
+            }
             cj_u64(&s->j, "offset", f->pos);
             cj_u64(&s->j, "size", f->size);
             cj_strn(&s->j, "path", p, n);
@@ -492,6 +496,8 @@ static void show_files(insp *s)
         if (f->flags & CKC_FD_DELETED) fputs(" (deleted)", s->o);
         if (f->flags & CKC_FD_INTERNAL) fputs(" (libckpt)", s->o);
         if (f->flags & CKC_FD_CLOEXEC) fputs(" [cloexec]", s->o);
+        if (f->flags & CKC_FD_LISTEN) fputs(" [listening]", s->o);
+        if (f->flags & CKC_FD_SOCKPAIR) fputs(" [socketpair]", s->o);
         fputc('\n', s->o);
     }
     if (s->json) cj_arr_end(&s->j);

@@ -54,6 +54,39 @@ checkpoint_cuda_loop() {
     [ "$CK_RC" = 0 ] || ck_fail "restored run exited $CK_RC"
     grep -q "cuda: device state restored in the new process" "$WORK/r.rerr"
     grep -qx "RESULT ok counter=25 ib=$addr" "$WORK/r.rout"
+    # the driver's listening socket came back (its restore thread polls it)
+    run grep "socket.*cannot be restored" "$WORK/r.rerr"
+    [ "$status" -ne 0 ]
+}
+
+@test "the driver's restore thread runs the Restore: it is released before the program's threads" {
+    need_restore
+    # with CKPT_LOG=debug the restored process names the threads it lets go first
+    CK_ENV="CKPT_LOG=debug" ck_spawn "$WORK/run.wd" "$WORK/run" "$WORK/run.ck" "$CP/cuda_lcuda" loop 20 80
+    ck_wait_line "$WORK/run.out" "^iteration 4\$" 20 || ck_fail "no progress"
+    kill -USR1 "$CK_PID"
+    CKF=$(ck_wait_latest "$WORK/run.ck" "" 20) || { ck_show "$WORK/run.err"; ck_fail "no checkpoint written"; }
+    kill -9 "$CK_PID" 2>/dev/null || true
+    wait "$CK_PID" 2>/dev/null || true
+    ck_restore "$WORK/r" "$CKF" 30
+    grep -E "released before|restore thread|restored" "$WORK/r.rerr"
+    [ "$CK_RC" = 0 ] || { ck_show "$WORK/r.rerr"; ck_fail "restored run exited $CK_RC"; }
+    grep -qE "cuda: thread [0-9]+ \(cuda[0-9a-f]{11}\) released before the GPU restore" "$WORK/r.rerr"
+    grep -q "^RESULT ok counter=20 " "$WORK/r.rout"
+}
+
+@test "too little free GPU memory (NVML): ckpt-restore refuses in one line before anything is torn down" {
+    need_restore
+    checkpoint_cuda_loop 25 80 5
+    run env FAKENVML_FREE_MB=0 "$CKPT_BUILD/bin/ckpt-restore" "$CKF"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [ "${#lines[@]}" -eq 1 ]
+    [[ "$output" == *"CUDA restore refused: GPU 0 has 0 MiB free, the checkpoint needs "*" MiB (a failed restore would leave the process unusable)" ]]
+    # the refusal touched nothing: the same checkpoint restores where memory is free
+    FAKENVML_FREE_MB=100 ck_restore "$WORK/r" "$CKF" 30
+    [ "$CK_RC" = 0 ] || { ck_show "$WORK/r.rerr"; ck_fail "restored run exited $CK_RC"; }
+    grep -q "^RESULT ok counter=25 " "$WORK/r.rout"
 }
 
 @test "the checkpoint holds a CKF_T_CUDA chunk that passes the layout check" {

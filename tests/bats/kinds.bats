@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # kinds.bats - descriptors that are kernel objects rather than files: epoll
-# sets (with their registrations), timerfds, eventfds, signalfds.
+# sets (with their registrations), timerfds, eventfds, signalfds, listening
+# unix sockets.
 
 load ../lib/ckpt
 
@@ -33,4 +34,8 @@ teardown() { ck_cleanup; }
 
 @test "sleepy: restored in the middle of a sleep, it sleeps the rest" {
     ck_roundtrip "$WORK" sleepy "$CKPT_BUILD/tests/kinds/sleepy" 3
+}
+
+@test "listener: two listening unix sockets (abstract and bound to a path) listen again after restore" {
+    ck_roundtrip "$WORK" listener "$CKPT_BUILD/tests/kinds/listener" "$(ck_pick 150 400)"
 }

@@ -25,7 +25,13 @@
  *    same addresses (OPERATING_SYSTEM if something else took them), checks the
  *    process name and that the driver's eventfd (and with FAKECUDA_PIPE=1 a
  *    pipe pair) is still there at the same fd numbers (FAKECUDA_CHECK_FDS=0
- *    disables); FAKECUDA_RESTORE_FAIL=1 makes a
+ *    disables); like driver 580, the restore itself is carried out by the
+ *    driver's "restore thread" (comm "cuda" + hex digits, the tid that
+ *    cuCheckpointProcessGetRestoreThreadId names), which polls a listening
+ *    abstract unix socket "@fakecuda-uvmfd-PID@": a Restore waits for that
+ *    thread (FAKECUDA_RT_WAIT_MS, default 10000, then OPERATING_SYSTEM), and
+ *    fails if the socket is no longer listening at its descriptor;
+ *    FAKECUDA_RESTORE_FAIL=1 makes a
  *    restore fail with OUT_OF_MEMORY and every later one with 304, as seen
  *    with driver 580 (cuda-checkpoint#44).
  * Kernels are host functions chosen by entry name (vadd, incr, fill,
@@ -44,12 +50,16 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -585,6 +595,87 @@ static void run_kernel(struct op *o)
 static int g_evfd = -1;
 static int g_pipe[2] = { -1, -1 };
 
+/* ---- the restore thread and its listening socket ------------------------------------------ */
+static int g_lsock = -1, g_rt_ev = -1, g_rt_tid;
+static char g_lname[64];
+static pthread_mutex_t g_rt_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_rt_cv = PTHREAD_COND_INITIALIZER;
+static int g_rt_pending, g_rt_done;
+static CUresult g_rt_ret;
+static CUresult restore_body(void);
+
+static void *restore_thread(void *unused)
+{
+    (void)unused;
+    char name[16];
+    snprintf(name, sizeof name, "cuda%011x", 0x1400006);
+    pthread_setname_np(pthread_self(), name);
+    g_rt_tid = (int)syscall(SYS_gettid);
+    for (;;) {
+        struct pollfd p[2] = { { g_lsock, POLLIN, 0 }, { g_rt_ev, POLLIN, 0 } };
+        if (poll(p, 2, -1) < 0) continue;
+        if (p[0].revents) {
+            int c = accept(g_lsock, NULL, NULL);
+            if (c >= 0) close(c);
+            else usleep(1000);    /* not a listening socket any more: the real one spins */
+        }
+        if (p[1].revents & POLLIN) {
+            uint64_t v;
+            if (read(g_rt_ev, &v, 8) != 8) continue;
+            pthread_mutex_lock(&g_rt_mu);
+            int job = g_rt_pending;
+            g_rt_pending = 0;
+            pthread_mutex_unlock(&g_rt_mu);
+            if (!job) continue;
+            CUresult r = restore_body();
+            pthread_mutex_lock(&g_rt_mu);
+            g_rt_ret = r;
+            g_rt_done = 1;
+            pthread_cond_broadcast(&g_rt_cv);
+            pthread_mutex_unlock(&g_rt_mu);
+        }
+    }
+    return NULL;
+}
+
+static void restore_thread_start(void)
+{
+    if (g_no_ckpt_api) return;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    int n = snprintf(g_lname, sizeof g_lname, "fakecuda-uvmfd-%d@", (int)getpid());
+    memcpy(sa.sun_path + 1, g_lname, (size_t)n);
+    g_lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    g_rt_ev = eventfd(0, EFD_CLOEXEC);
+    if (g_lsock < 0 || g_rt_ev < 0 ||
+        bind(g_lsock, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) ||
+        listen(g_lsock, 16)) {
+        if (g_lsock >= 0) close(g_lsock);
+        if (g_rt_ev >= 0) close(g_rt_ev);
+        g_lsock = g_rt_ev = -1;
+        return;
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, restore_thread, NULL)) { close(g_lsock); close(g_rt_ev); g_lsock = g_rt_ev = -1; return; }
+    pthread_detach(t);
+    while (!__atomic_load_n(&g_rt_tid, __ATOMIC_ACQUIRE)) usleep(100);
+}
+
+/* Still the listening socket the restore thread was given, at its number. */
+static int lsock_alive(void)
+{
+    if (g_lsock < 0) return 1;
+    int acc = 0;
+    socklen_t l = sizeof acc;
+    struct sockaddr_un sa;
+    socklen_t al = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    if (getsockopt(g_lsock, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) || !acc) return 0;
+    if (getsockname(g_lsock, (struct sockaddr *)&sa, &al)) return 0;
+    return sa.sun_path[0] == 0 && !memcmp(sa.sun_path + 1, g_lname, strlen(g_lname));
+}
+
 /* ---- fork ----------------------------------------------------------------------------------- */
 static void atfork_child(void) { g_forked = 1; }
 
@@ -602,6 +693,7 @@ API CUresult cuInit(unsigned flags)
             g_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
             if (g_use_pipe && pipe2(g_pipe, O_CLOEXEC | O_NONBLOCK)) g_pipe[0] = g_pipe[1] = -1;
             pthread_atfork(NULL, NULL, atfork_child);
+            restore_thread_start();
             g_inited = 1;
         }
     }
@@ -1745,7 +1837,7 @@ API CUresult cuCheckpointProcessGetRestoreThreadId(int pid, int *tid)
 {
     CKPT_ENTER("cuCheckpointProcessGetRestoreThreadId");
     if (!tid) return CKCU_ERROR_INVALID_VALUE;
-    *tid = (int)syscall(SYS_gettid);
+    *tid = g_rt_tid ? g_rt_tid : (int)syscall(SYS_gettid);
     return 0;
 }
 
@@ -1853,7 +1945,34 @@ API CUresult cuCheckpointProcessRestore(int pid, ckcu_ckpt_restore_args_t *a)
     char comm[16] = "";
     proc_comm(comm);
     if (strcmp(comm, g_comm)) return CKCU_ERROR_NOT_PERMITTED;  /* matched by process name */
-    if (g_check_fds && (!evfd_alive() || !pipe_alive())) return CKCU_ERROR_OPERATING_SYSTEM;
+    if (g_check_fds && (!evfd_alive() || !pipe_alive() || !lsock_alive())) return CKCU_ERROR_OPERATING_SYSTEM;
+    if (g_rt_ev < 0) return restore_body();
+    /* the restore thread does the work; it must be running */
+    long wait_ms = getenv("FAKECUDA_RT_WAIT_MS") ? atol(getenv("FAKECUDA_RT_WAIT_MS")) : 10000;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += wait_ms / 1000;
+    dl.tv_nsec += (wait_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&g_rt_mu);
+    g_rt_pending = 1;
+    g_rt_done = 0;
+    uint64_t one = 1;
+    if (write(g_rt_ev, &one, 8) != 8) { pthread_mutex_unlock(&g_rt_mu); return CKCU_ERROR_OPERATING_SYSTEM; }
+    while (!g_rt_done)
+        if (pthread_cond_timedwait(&g_rt_cv, &g_rt_mu, &dl) == ETIMEDOUT && !g_rt_done) {
+            g_rt_pending = 0;
+            pthread_mutex_unlock(&g_rt_mu);
+            fprintf(stderr, "fakecuda: the restore thread (tid %d) did not run the restore\n", g_rt_tid);
+            return CKCU_ERROR_OPERATING_SYSTEM;
+        }
+    CUresult r = g_rt_ret;
+    pthread_mutex_unlock(&g_rt_mu);
+    return r;
+}
+
+static CUresult restore_body(void)
+{
     pthread_mutex_lock(&g_mu);
     if (mem_setup()) { mem_teardown(); pthread_mutex_unlock(&g_mu); return CKCU_ERROR_OPERATING_SYSTEM; }
     for (int i = 0; i < g_nsaved; i++) {

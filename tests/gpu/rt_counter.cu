@@ -10,6 +10,24 @@
 
 __device__ int counter;
 
+// RT_MB=N: N MiB more device memory, filled with a hash pattern and stirred each
+// iteration, summed at the end (large device state must survive bit for bit).
+__global__ void fill(unsigned *b, size_t n)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n) b[i] = (unsigned)(i * 2654435761u) ^ (unsigned)(i >> 7);
+}
+__global__ void stir(unsigned *b, size_t n, unsigned k)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n) b[i] = b[i] * 1664525u + k;
+}
+__global__ void fold(const unsigned *b, size_t n, unsigned long long *out)
+{
+    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (i < n) atomicAdd(out, (unsigned long long)(b[i] ^ (unsigned)i));
+}
+
 __global__ void step(float *x, const float *y, int n)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -38,10 +56,18 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) h[i] = (float)(i % 97);
     CK(cudaMemcpyAsync(x, h, n * sizeof(float), cudaMemcpyHostToDevice, s));
     CK(cudaMemcpyAsync(y, h, n * sizeof(float), cudaMemcpyHostToDevice, s));
+    size_t bn = (size_t)(getenv("RT_MB") ? atol(getenv("RT_MB")) : 0) << 18; // 4-byte words
+    unsigned *big = NULL;
+    unsigned blocks = (unsigned)((bn + 255) / 256);
+    if (bn) {
+        CK(cudaMalloc(&big, bn * 4));
+        fill<<<blocks, 256, 0, s>>>(big, bn);
+    }
     printf("buffer x=%p\n", (void *)x);
     fflush(stdout);
     for (int it = 1; it <= iters; it++) {
         step<<<n / 256, 256, 0, s>>>(x, y, n);
+        if (bn) stir<<<blocks, 256, 0, s>>>(big, bn, (unsigned)it);
         CK(cudaStreamSynchronize(s));
         printf("iteration %d\n", it);
         fflush(stdout);
@@ -52,7 +78,14 @@ int main(int argc, char **argv)
     CK(cudaMemcpy(h, x, n * sizeof(float), cudaMemcpyDeviceToHost));
     double sum = 0;
     for (int i = 0; i < n; i++) sum += h[i];
+    unsigned long long bsum = 0, *dsum;
+    if (bn) {
+        CK(cudaMalloc(&dsum, sizeof bsum));
+        CK(cudaMemset(dsum, 0, sizeof bsum));
+        fold<<<blocks, 256, 0, s>>>(big, bn, dsum);
+        CK(cudaMemcpy(&bsum, dsum, sizeof bsum, cudaMemcpyDeviceToHost));
+    }
     if (c != iters) { fprintf(stderr, "counter %d != %d\n", c, iters); return 1; }
-    printf("RESULT ok counter=%d x=%p sum=%.3f\n", c, (void *)x, sum);
+    printf("RESULT ok counter=%d x=%p sum=%.3f big=%llx\n", c, (void *)x, sum, bsum);
     return 0;
 }

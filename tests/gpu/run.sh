@@ -69,13 +69,18 @@ if [ "${CKPT_GPU_SELFCHECK:-0}" = 1 ]; then
 elif command -v nvcc >/dev/null; then
     have_nvcc=1
     # drv_vadd links the toolkit's link stub; at run time it gets the real libcuda.so.1
-    if { nvcc -ptx -arch=native -o "$B/kernels.ptx" "$ROOT/tests/gpu/kernels.cu" &&
+    if [ -n "${CKPT_GPU_QUICK:-}" ]; then   # drv_vadd and rt_static only
+        nvcc -ptx -arch=native -o "$B/kernels.ptx" "$ROOT/tests/gpu/kernels.cu" &&
+        gcc -O2 -I"$CUDA_HOME/include" -o "$B/drv_vadd" "$ROOT/tests/gpu/drv_vadd.c" -L"$CUDA_HOME/lib64/stubs" -lcuda &&
+        nvcc -O2 -arch=native -o "$B/rt_static" "$ROOT/tests/gpu/rt_counter.cu" && ok build || bad build quick
+    elif { nvcc -ptx -arch=native -o "$B/kernels.ptx" "$ROOT/tests/gpu/kernels.cu" &&
          gcc -O2 -I"$CUDA_HOME/include" -o "$B/drv_vadd" "$ROOT/tests/gpu/drv_vadd.c" \
              -L"$CUDA_HOME/lib64/stubs" -lcuda &&
          nvcc -O2 -arch=native -o "$B/rt_static" "$ROOT/tests/gpu/rt_counter.cu" &&
          nvcc -O2 -arch=native --cudart shared -o "$B/rt_shared" "$ROOT/tests/gpu/rt_counter.cu" &&
          nvcc -O2 -arch=native --default-stream per-thread -o "$B/rt_ptds" "$ROOT/tests/gpu/rt_counter.cu" &&
-         nvcc -O2 -arch=native -DMANAGED -o "$B/rt_managed" "$ROOT/tests/gpu/rt_counter.cu"
+         nvcc -O2 -arch=native -DMANAGED -o "$B/rt_managed" "$ROOT/tests/gpu/rt_counter.cu" &&
+         gcc -O2 -I"$CUDA_HOME/include" -o "$B/cudiag" "$ROOT/tests/gpu/cudiag.c" -L"$CUDA_HOME/lib64/stubs" -lcuda
        } >"$OUT/build.log" 2>&1; then
         ok build
     else
@@ -107,6 +112,7 @@ cmd_of() {
         drv_vadd) echo "$B/drv_vadd $B/kernels.ptx" ;;
         drv_vadd4) echo "$B/drv_vadd $B/kernels.ptx" ;;
         rt_static|rt_shared|rt_ptds|rt_managed) echo "$B/$1" ;;
+        rt_big|rt_user) echo "$B/rt_static" ;;
         torch) echo "python3 $ROOT/tests/gpu/torch_loop.py" ;;
         fake) echo "$BUILD/tests/cudaprogs/cuda_lcuda loop" ;;
     esac
@@ -120,7 +126,7 @@ e1() { # name
     # shellcheck disable=SC2086
     CKPT_LOG=debug CKPT_CUDA_SELFTEST=1 CKPT_CUDA_DUMP=$dump CKPT_DIR=$OUT/ck-e1 \
         LD_PRELOAD=$LIB timeout 300 $c 5 10 >"$log.out" 2>"$log" || { bad "e1-$n" "program failed (see $log)"; return; }
-    grep -q '^RESULT ok' "$log.out" || { bad "e1-$n" "no RESULT"; return; }
+    grep -qE '^RESULT (ok|loss=)' "$log.out" || { bad "e1-$n" "no RESULT"; return; }
     if grep -q 'selftest: .* but ' "$log"; then bad "e1-$n" "pointer identity broken: $(grep -m1 'selftest: .* but ' "$log")"; return; fi
     grep -q 'untracked allocator variant' "$log" && { bad "e1-$n" "$(grep -m1 'untracked allocator' "$log")"; return; }
     local nl nw
@@ -199,22 +205,44 @@ e3() { # name
     ok "e3-$n"
 }
 
+# RUNAS (e.g. setpriv ... --): the checkpointed run and the restore run as that user
 e5() { # name [iters]
     local n=$1 it=${2:-40} c pid ref
     local d=$OUT/e5-$n
     c=$(cmd_of "$n"); mkdir -p "$d"
+    [ -z "${RUNAS:-}" ] || chmod 1777 "$d"
     ref=$(ref_result "$n" "$it" 100)
     [ -n "$ref" ] || { bad "e5-$n" "reference run failed"; return; }
     # shellcheck disable=SC2086
-    ( cd "$d" && CKPT_LOG=info CKPT_DIR=$d/ck LD_PRELOAD=$LIB exec $c "$it" 100 >out 2>err ) &
+    ( cd "$d" && CKPT_LOG=${E5_LOG:-info} CKPT_DIR=$d/ck LD_PRELOAD=$LIB exec ${RUNAS:-} $c "$it" 100 >out 2>err ) &
     pid=$!
     wait_line "$d/out" "$(progress_re "$n")10\$" 120 || { bad "e5-$n" "no progress"; kill -9 $pid; return; }
     kill -USR1 $pid
     wait_line "$d/err" 'checkpoint 1 (written|refused|failed)' 300 || { bad "e5-$n" "checkpoint timed out"; kill -9 $pid; return; }
     kill -9 $pid; wait $pid 2>/dev/null
+    grep -E 'cuda:|checkpoint 1|error' "$d/err" | sed 's/^/  /'
     grep -q 'checkpoint 1 written' "$d/err" || { bad "e5-$n" "$(grep -m1 'checkpoint 1' "$d/err")"; return; }
-    ( cd "$d" && timeout 600 "$RESTORE" ck/latest >rout 2>rerr ); local rc=$?
-    grep -E 'cuda:|restore' "$d/rerr" | sed 's/^/  /'
+    local t0 t1; t0=$(date +%s%N)
+    # shellcheck disable=SC2086
+    local lim=${CKPT_GPU_RESTORE_S:-150} rp k=0
+    ( cd "$d" && exec timeout "$lim" ${RUNAS:-} "$RESTORE" ck/latest >rout 2>rerr ) &
+    rp=$!
+    while kill -0 $rp 2>/dev/null && [ $k -lt $((lim - 15)) ]; do sleep 1; k=$((k + 1)); done
+    if kill -0 $rp 2>/dev/null; then
+        # still running long after the reference run would have ended: where it waits
+        local p0 q; p0=$(basename "${c%% *}")
+        for q in $(pgrep -x "${p0:0:15}"); do
+            echo "== pid $q"; ls -l /proc/$q/fd | awk 'NR>1{print $(NF-2), $NF}'
+            for t in /proc/$q/task/*; do echo "task ${t##*/} $(cat $t/comm) wchan=$(cat $t/wchan) $(cat $t/syscall)"; done
+            command -v cuda-gdb >/dev/null &&
+                timeout 60 cuda-gdb -q -batch -p "$q" -ex 'info threads' -ex 'thread apply all bt 12' 2>&1 | grep -E '^(#|Thread|\*| +[0-9]+ +Thread)' | head -80
+        done >"$d/hang.txt" 2>&1
+        sed 's/^/  hang: /' "$d/hang.txt"
+    fi
+    wait $rp; local rc=$?
+    t1=$(date +%s%N)
+    echo "  e5-$n: checkpoint $(du -sh "$(readlink -f "$d/ck/latest")" | cut -f1), restored run $(( (t1 - t0) / 1000000 )) ms"
+    grep -E 'cuda:|restore|error' "$d/rerr" | sed 's/^/  /'
     [ $rc = 0 ] || { bad "e5-$n" "restored run exited $rc"; return; }
     [ "$(result_of "$d/rout")" = "$ref" ] || { bad "e5-$n" "result differs: $(result_of "$d/rout") vs $ref"; return; }
     same_address "$d/out" "$d/rout" || { bad "e5-$n" "device address changed across restore"; return; }
@@ -243,10 +271,26 @@ if [ "${CKPT_GPU_SELFCHECK:-0}" = 1 ]; then
     [ $fail = 0 ]; exit
 fi
 if [ $have_nvcc = 1 ]; then
+    # the process as the driver leaves it checkpointed (descriptors, threads, mappings)
+    if [ -n "${CKPT_GPU_QUICK:-}" ]; then :
+    elif timeout 120 "$B/cudiag" >"$OUT/cudiag.txt" 2>&1 && grep -q '^RESULT ok' "$OUT/cudiag.txt"; then ok cudiag
+    else bad cudiag "$(tail -1 "$OUT/cudiag.txt")"; fi
+    [ -n "${CKPT_GPU_ONLY:-}" ] && E5_ONLY=1
+    for p in ${CKPT_GPU_ONLY:-}; do E5_LOG=debug e5 $p; done
+fi
+if [ -n "${E5_ONLY:-}" ]; then echo; echo "$pass passed, $fail failed, $skip skipped (logs in $OUT)"; [ $fail = 0 ]; exit; fi
+if [ $have_nvcc = 1 ] && [ -z "${E5_ONLY:-}" ]; then
     for p in drv_vadd rt_static rt_shared rt_ptds; do e1 $p; done
     e3 drv_vadd
     for p in drv_vadd rt_static rt_shared rt_ptds; do e5 $p; done
     gate_managed
+    # 4 GiB of device memory (hash pattern, stirred each step) must come back bit for bit
+    RT_MB=${CKPT_GPU_BIG_MB:-4096} e5 rt_big 30
+    # an ordinary user (most users are not root)
+    if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+        chmod 755 "$OUT" "$B"
+        RUNAS="setpriv --reuid=65534 --regid=65534 --clear-groups --" e5 rt_user
+    fi
 fi
 if [ $have_torch = 1 ]; then
     e1 torch
