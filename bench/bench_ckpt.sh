@@ -115,6 +115,8 @@ run_once() {
     # the measured checkpoint's writer (the last one): CPU time, user + sys
     CHOSEN=fork
     grep -q "later checkpoints copy it" "$W/err" && CHOSEN=copy
+    grep -q "later checkpoints copy it as the program writes to it" "$W/err" && CHOSEN=wp
+    grep -q "lost under write-protect capture" "$W/err" && CHOSEN=copy
     WCPU=$(grep -h "writer: start" "$W/err" | tail -1 | sed -n 's/.*cpu user \([0-9]*\) ms, sys \([0-9]*\) ms.*/\1 \2/p' |
            awk '{ print $1 + $2 }')
 }

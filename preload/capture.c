@@ -751,6 +751,8 @@ static int save_staged(ckf_writer *w, struct vma *m)
         /* write-protect capture: the copier may still be filling the area */
         int r = ck_staging_wait();
         if (r < 0) {
+            if (r != -ESRCH && ck.cfg.capture == CK_CAPTURE_AUTO)
+                ck_sys1(SYS_exit_group, CK_WRITER_WP_LOST);   /* the manager takes it again */
             ck_err("checkpoint %u lost: %s", ck.seq, r == -ESRCH ? "the program ended during the copy" :
                    "the program unmapped or discarded memory before it was copied");
             ck_sys1(SYS_exit_group, CK_WRITER_FAILED);

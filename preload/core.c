@@ -212,6 +212,17 @@ static void finish(int seq, int status)
     ck_futex_wake(&ck.done_seq);
 }
 
+/* CKPT_CAPTURE=auto, for a program that rewrites its memory: write-protect
+ * capture where userfaultfd allows it (the pause stays small: pages are
+ * copied as the program first writes them, or by a copier thread), else copy
+ * capture (everything copied in the pause).  Says which, for the log. */
+static const char *auto_next(void)
+{
+    if (!ck.auto_nowp && !ck_staging_wp_usable()) ck.auto_nowp = 1;
+    return ck.auto_nowp ? "in the pause (copy capture)"
+                        : "as the program writes to it (write-protect capture)";
+}
+
 static void do_checkpoint(int reason)
 {
     char why[256];
@@ -306,7 +317,7 @@ static void do_checkpoint(int reason)
              * memory under the copy-on-write snapshot */
             ck.auto_copy = 1;
             ck_info("the program rewrote much of its memory during checkpoint %d; later checkpoints "
-                    "copy it in the pause (copy capture)", seq);
+                    "copy it %s", seq, auto_next());
         }
         finish(seq, 0);
     } else if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == CK_WRITER_GAVE_UP && !ck.auto_copy) {
@@ -315,8 +326,19 @@ static void do_checkpoint(int reason)
          * now, copying (same number: no checkpoint was lost) */
         ck.auto_copy = 1;
         ck_info("checkpoint %d given up after %lu ms: the program rewrites its memory under the copy-on-write "
-                "snapshot; taken again now, and later checkpoints copy it in the pause (copy capture)",
-                seq, (unsigned long)((t2 - ck.t_stop_ns) / 1000000));
+                "snapshot; taken again now, and later checkpoints copy it %s",
+                seq, (unsigned long)((t2 - ck.t_stop_ns) / 1000000), auto_next());
+        ck.seq--;
+        ck.busy = 0;
+        do_checkpoint(reason);
+        return;
+    } else if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == CK_WRITER_WP_LOST && !ck.auto_nowp) {
+        /* CKPT_CAPTURE=auto: the program unmapped or discarded memory before
+         * the write-protect copy reached it; copy capture cannot lose that */
+        ck.auto_nowp = 1;
+        ck_info("checkpoint %d lost under write-protect capture (the program unmapped or discarded memory "
+                "before it was copied); taken again now, and later checkpoints copy it in the pause "
+                "(copy capture)", seq);
         ck.seq--;
         ck.busy = 0;
         do_checkpoint(reason);

@@ -32,6 +32,8 @@ enum {
     CK_WRITER_FAILED = 2,     /* failed; it logged why */
     CK_WRITER_COPY_NEXT = 3,  /* written; CKPT_CAPTURE=auto: later checkpoints copy */
     CK_WRITER_GAVE_UP = 4,    /* CKPT_CAPTURE=auto: given up, to be taken again with copy */
+    CK_WRITER_WP_LOST = 5,    /* CKPT_CAPTURE=auto: a write-protect copy was lost (memory
+                                 unmapped before it was copied): to be taken again with copy */
 };
 
 /* Per-thread record, filled by the thread itself in the park handler. */
@@ -131,6 +133,8 @@ struct ck_state {
     uint64_t mgr_heap_hint;    /* an address the manager's malloc returned */
     int auto_copy;             /* CKPT_CAPTURE=auto: a checkpoint found the program
                                   rewriting its memory; copy capture from then on */
+    int auto_nowp;             /* CKPT_CAPTURE=auto: write-protect capture is unavailable
+                                  here, or lost a checkpoint: copy capture instead */
     int cuda_ckpt;             /* this checkpoint moves a CUDA process's GPU state to
                                   host memory: fork capture (below) */
 };
@@ -146,7 +150,8 @@ static inline int ck_capture_mode(void)
      * pause. */
     if (ck.cuda_ckpt) return CK_CAPTURE_FORK;
     if (ck.cfg.capture != CK_CAPTURE_AUTO) return ck.cfg.capture;
-    return ck.auto_copy ? CK_CAPTURE_COPY : CK_CAPTURE_FORK;
+    if (!ck.auto_copy) return CK_CAPTURE_FORK;
+    return ck.auto_nowp ? CK_CAPTURE_COPY : CK_CAPTURE_WP;
 }
 
 extern struct ck_slot ck_slots[CK_MAX_THREADS] HIDDEN;

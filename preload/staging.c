@@ -308,6 +308,21 @@ static int ensure_area(uint64_t *base, uint64_t *cap, uint64_t want, int huge, i
 
 static void collapse_huge(void);
 
+static int wp_errno;   /* why userfaultfd write-protection is unusable */
+
+int ck_staging_wp_usable(void)
+{
+    if (ck_stg.wp_unusable) return 0;
+    int fd = wp_open();
+    if (fd < 0) {
+        ck_stg.wp_unusable = 1;
+        wp_errno = -fd;
+        return 0;
+    }
+    ck_sys1(SYS_close, fd);
+    return 1;
+}
+
 int ck_staging_prepare(void)
 {
     ck_stg.active = 0;
@@ -315,15 +330,21 @@ int ck_staging_prepare(void)
     int mode = ck_capture_mode();
     if (mode == CK_CAPTURE_FORK) return 0;
     if (mode == CK_CAPTURE_WP) {
-        if (ck_stg.wp_unusable) return 0;
-        int fd = wp_open();
-        if (fd < 0) {
-            ck_stg.wp_unusable = 1;
-            ck_warn("write-protect capture unavailable (userfaultfd: %s); using fork", strerror(-fd));
-            return 0;
+        int known = ck_stg.wp_unusable;
+        if (!ck_staging_wp_usable()) {
+            if (ck.cfg.capture == CK_CAPTURE_AUTO) {
+                /* auto: copy capture is the next best for such a program */
+                ck.auto_nowp = 1;
+                mode = CK_CAPTURE_COPY;
+            } else {
+                if (!known)
+                    ck_warn("write-protect capture unavailable (userfaultfd: %s); using fork",
+                            strerror(wp_errno));
+                return 0;
+            }
+        } else {
+            ck_stg.wp = 1;
         }
-        ck_sys1(SYS_close, fd);
-        ck_stg.wp = 1;
     }
     if (pagemap_fd < 0)
         pagemap_fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
