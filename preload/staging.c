@@ -375,6 +375,11 @@ int ck_staging_prepare(void)
         /* room for what it grew by meanwhile, twice over */
         uint64_t grew = round && total > prev ? 2 * (total - prev) : 0;
         want = total + (grew > total / 8 ? grew : total / 8) + (4ull << 20);
+        /* An area with room enough is kept: a new one costs first touches of
+         * all of it (0.3-2.6 s per GiB on some virtual machines) and copies
+         * into freshly touched pages, where a program that grew by a few MiB
+         * since the last checkpoint would otherwise re-create it each time. */
+        if (!round && ck_stg.cap < want && ck_stg.cap >= total + total / 16 + (2ull << 20)) want = ck_stg.cap;
         prev = total;
         if (want > budget) {
             if (!ck_stg.warned) ck_info("copy capture: %lu MiB would exceed the staging budget (%lu MiB); "
