@@ -91,14 +91,10 @@ wp_allowed() {
 }
 
 @test "auto as an unprivileged user (no userfaultfd): the rewritten grid goes over to copy capture" {
-    command -v setpriv >/dev/null || skip "setpriv not installed"
-    [ "$(id -u)" = 0 ] || skip "already unprivileged"
-    [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ] || skip "unprivileged userfaultfd allowed here"
-    local as_nobody="setpriv --reuid=nobody --regid=nogroup --clear-groups"
-    $as_nobody test -r "$LIBCKPT" -a -r "$GRID" || skip "the build directory is not readable by nobody"
+    ck_need_nobody_without_uffd "$LIBCKPT" "$GRID"
     ck_reference "$WORK" "$PY" "$GRID" 192 400 all
     chmod 0777 "$WORK"
-    $as_nobody env CKPT_INTERVAL=0.4 CKPT_LOG=info CKPT_DIR="$WORK/ck" LD_PRELOAD="$LIBCKPT" \
+    $AS_NOBODY env CKPT_INTERVAL=0.4 CKPT_LOG=info CKPT_DIR="$WORK/ck" LD_PRELOAD="$LIBCKPT" \
         "$PY" "$GRID" 192 400 all > "$WORK/out" 2> "$WORK/err" || { cat "$WORK/err"; false; }
     # the program never noticed
     cmp "$WORK/out" "$WORK/ref.out"

@@ -80,13 +80,9 @@ wp_usable() {
 }
 
 @test "wp capture: an unprivileged user falls back to fork" {
-    command -v setpriv >/dev/null || skip "setpriv not installed"
-    [ "$(id -u)" = 0 ] || skip "already unprivileged"
-    [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ] || skip "unprivileged userfaultfd allowed here"
-    local as_nobody="setpriv --reuid=nobody --regid=nogroup --clear-groups"
-    $as_nobody test -x "$PROGS/probe" -a -r "$LIBCKPT" || skip "the build directory is not readable by nobody"
+    ck_need_nobody_without_uffd "$PROGS/probe" "$LIBCKPT"
     chmod 0777 "$WORK"
-    run $as_nobody env CKPT_CAPTURE=wp CKPT_LOG=info CKPT_DIR="$WORK/ck" \
+    run $AS_NOBODY env CKPT_CAPTURE=wp CKPT_LOG=info CKPT_DIR="$WORK/ck" \
         bash -c 'LD_PRELOAD="$1" "$0" 60 > /dev/null & p=$!; sleep 0.2; kill -USR1 $p; wait $p' "$PROGS/probe" "$LIBCKPT"
     echo "$output"
     [ "$status" = 0 ]

@@ -428,6 +428,18 @@ ck_need_checkpoint() {
     skip "$CK_PROBE_WHY"
 }
 
+# ck_need_nobody_without_uffd FILE... - skips unless this (root) shell can run
+# commands as nobody (setpriv), unprivileged userfaultfd is off here, and
+# nobody can read FILE...; sets AS_NOBODY to the command prefix.
+ck_need_nobody_without_uffd() {
+    command -v setpriv >/dev/null || skip "setpriv not installed"
+    [ "$(id -u)" = 0 ] || skip "already unprivileged"
+    [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ] || skip "unprivileged userfaultfd allowed here"
+    AS_NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"
+    local f
+    for f in "$@"; do $AS_NOBODY test -r "$f" || skip "the build directory is not readable by nobody"; done
+}
+
 ck_need_restore() {
     [ -n "${CK_CAN_RESTORE:-}" ] || ck_probe
     [ "$CK_CAN_RESTORE" = 1 ] && return 0
