@@ -163,6 +163,14 @@ static int capture_one_fd(void *arg, int fd, int dfd)
     return 1;
 }
 
+/* An int-valued SOL_SOCKET option of fd, or -1. */
+static int sock_int(int fd, int opt)
+{
+    int v = 0;
+    unsigned len = sizeof v;
+    return ck_sys5(SYS_getsockopt, fd, SOL_SOCKET, opt, &v, &len) < 0 ? -1 : v;
+}
+
 int ck_capture_fds(void)
 {
     ck.nfds = 0;
@@ -193,13 +201,10 @@ int ck_capture_fds(void)
     for (int i = 0; i < n; i++) {
         ckc_fd *a = &fdtab[i].rec;
         if (a->kind != CKC_FD_SOCKET || (a->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR))) continue;
-        int dom = 0, typ = 0, acc = 0;
-        unsigned len = 4;
-        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 || dom != AF_UNIX) continue;
-        len = 4;
-        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0 || !acc) continue;
-        len = 4;
-        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_TYPE, &typ, &len) < 0) continue;
+        int typ;
+        if (sock_int(a->fd, SO_DOMAIN) != AF_UNIX || sock_int(a->fd, SO_ACCEPTCONN) != 1 ||
+            (typ = sock_int(a->fd, SO_TYPE)) < 0)
+            continue;
         struct { unsigned short family; unsigned char path[108]; } sa;
         unsigned alen = sizeof sa;
         if (ck_sys3(SYS_getsockname, a->fd, &sa, &alen) < 0 || alen <= 2 || alen > sizeof sa) continue;
@@ -220,13 +225,12 @@ int ck_capture_fds(void)
     for (int i = 0; i < n; i++) {
         ckc_fd *a = &fdtab[i].rec;
         if (a->kind != CKC_FD_SOCKET || (a->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR | CKC_FD_LISTEN))) continue;
-        int dom = 0, typ = 0;
         struct { int pid, uid, gid; } cred = { 0, 0, 0 };
-        unsigned len = 4, clen = sizeof cred;
-        if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 || dom != AF_UNIX) continue;
+        unsigned clen = sizeof cred;
+        if (sock_int(a->fd, SO_DOMAIN) != AF_UNIX) continue;
         if (ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.pid != ck.pid) continue;
-        len = 4;
-        ck_sys5(SYS_getsockopt, a->fd, SOL_SOCKET, SO_TYPE, &typ, &len);
+        int typ = sock_int(a->fd, SO_TYPE);
+        if (typ < 0) typ = 0;
         for (int j = 0; j < n; j++) {
             ckc_fd *b = &fdtab[j].rec;
             if (j == i || b->kind != CKC_FD_SOCKET || (b->flags & (CKC_FD_DUP | CKC_FD_SOCKPAIR | CKC_FD_LISTEN))) continue;

@@ -398,12 +398,12 @@ static void after_restore(void)
             }
         }
         if (!rtid) ck_debug("cuda: the driver names no restore thread");
-    }
-    if (ckpt_cuda_active() && ckpt_cuda_after_restore(why, sizeof why) < 0) {
-        /* The driver stays locked: any CUDA call would block for good.  A clear
-         * error and an exit beat a hung program. */
-        ck_err("restore failed: GPU state could not be restored: %s", why);
-        ck_sys1(SYS_exit_group, 1);
+        if (ckpt_cuda_after_restore(why, sizeof why) < 0) {
+            /* The driver stays locked: any CUDA call would block for good.  A
+             * clear error and an exit beat a hung program. */
+            ck_err("restore failed: GPU state could not be restored: %s", why);
+            ck_sys1(SYS_exit_group, 1);
+        }
     }
     ck_info("restored (generation %u, %s ids), %d threads", ck_resume.generation,
             ck_resume.same_ids ? "same" : "new", expected);

@@ -132,7 +132,8 @@ struct ck_state {
     uint64_t self_rw_lo, self_rw_hi; /* libckpt's writable segment (data + bss) */
     uint64_t mgr_heap_hint;    /* an address the manager's malloc returned */
     int auto_copy;             /* CKPT_CAPTURE=auto: a checkpoint found the program
-                                  rewriting its memory; copy capture from then on */
+                                  rewriting its memory; write-protect (or copy)
+                                  capture from then on */
     int auto_nowp;             /* CKPT_CAPTURE=auto: write-protect capture is unavailable
                                   here, or lost a checkpoint: copy capture instead */
     int cuda_ckpt;             /* this checkpoint moves a CUDA process's GPU state to
@@ -145,9 +146,10 @@ extern struct ck_state ck HIDDEN;
 static inline int ck_capture_mode(void)
 {
     /* A CUDA process: the driver's restore, right after the pause, frees and
-     * rewrites the host copy of the GPU memory; a copy-on-write snapshot is
-     * the one capture that is neither disturbed by it nor pays for it in the
-     * pause. */
+     * rewrites the host copy of the GPU memory, which made auto give the
+     * copy-on-write snapshot up; and the copy-capture writer that followed
+     * died (SIGSEGV, cause not found) in every CUDA program tried on driver
+     * 580.  The copy-on-write snapshot worked in all of them. */
     if (ck.cuda_ckpt) return CK_CAPTURE_FORK;
     if (ck.cfg.capture != CK_CAPTURE_AUTO) return ck.cfg.capture;
     if (!ck.auto_copy) return CK_CAPTURE_FORK;

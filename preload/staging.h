@@ -43,7 +43,8 @@ extern struct ck_staging ck_stg __attribute__((visibility("hidden")));
 
 /* Manager, program running: size and fault in the staging area. */
 int  ck_staging_prepare(void) __attribute__((visibility("hidden")));
-/* 1 if userfaultfd write-protection works for this process (checked once). */
+/* 1 if userfaultfd write-protection works for this process (a failure is
+ * remembered: later calls answer 0 without trying). */
 int  ck_staging_wp_usable(void) __attribute__((visibility("hidden")));
 /* Manager, world stopped: copy and mark DONTFORK. */
 void ck_staging_copy(void) __attribute__((visibility("hidden")));
