@@ -9,8 +9,11 @@
  * one-thread stencil waited 370-510 ms on its run queue during a 1 GiB
  * checkpoint, whatever the writer's nice value, and 100-200 ms behind the
  * write-protect copier.  A thread is busy if it ran at least half of the time
- * between two samples of /proc (at least 20 ms apart).  With every CPU busy
- * (or none) nothing is pinned: the work takes its share at its nice value.
+ * between two samples of /proc 20 ms apart, taken just before the program is
+ * stopped: after the stop it may be slowed or blocked by the capture itself
+ * (a write-protect fault waits for the copier), and a busy thread would then
+ * look idle.  With every CPU busy (or none) nothing is pinned: the work
+ * takes its share at its nice value.
  *
  * Only raw system calls and libckpt's own helpers: the copier, a clone that
  * shares the program's memory, calls it too.
@@ -56,50 +59,48 @@ static int sample_threads(struct ck_tsample *t, int max)
     return ts.n;
 }
 
-void ck_busy_start(struct ck_busy *b)
-{
-    b->t0 = ck_now_ns(CLOCK_MONOTONIC);
-    b->n = ck.ncpu > 1 ? sample_threads(b->s, CK_MAX_SAMPLED) : 0;
-}
+struct ck_busy { uint64_t t0; int n; struct ck_tsample s[CK_MAX_SAMPLED]; };
 
-int ck_busy_mask(struct ck_busy *b, uint64_t keep[16], int *nbusy, int *navail)
+struct ck_busycpus ck_busycpus;
+
+void ck_busy_sample(void)
 {
-    if (ck.ncpu < 2 || !b->n) return 0;
-    struct ck_tsample now[CK_MAX_SAMPLED];
+    static struct ck_busy b;
+    struct ck_busycpus *r = &ck_busycpus;
+    r->busy = r->avail = r->seen = 0;
+    memset(r->busym, 0, sizeof r->busym);
+    if (ck.ncpu < 2) return;
+    b.t0 = ck_now_ns(CLOCK_MONOTONIC);
+    b.n = sample_threads(b.s, CK_MAX_SAMPLED);
+    if (!b.n) return;
+    struct timespec ts = { 0, 20000000 };
+    ck_sys2(SYS_nanosleep, &ts, 0);
+    static struct ck_tsample now[CK_MAX_SAMPLED];
     int n = sample_threads(now, CK_MAX_SAMPLED);
-    uint64_t dt = ck_now_ns(CLOCK_MONOTONIC) - b->t0;
-    uint64_t mask[16];
+    uint64_t dt = ck_now_ns(CLOCK_MONOTONIC) - b.t0;
+    uint64_t mask[16], *busym = r->busym;
     memset(mask, 0, sizeof mask);
-    if (ck_sys3(SYS_sched_getaffinity, 0, sizeof mask, mask) <= 0) return 0;
+    if (ck_sys3(SYS_sched_getaffinity, 0, sizeof mask, mask) <= 0) return;
     int busy = 0, avail = 0;
-    uint64_t busym[16];
-    memset(busym, 0, sizeof busym);
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < b->n; k++)
-            if (b->s[k].tid == now[i].tid && now[i].run_ns - b->s[k].run_ns >= dt / 2 &&
+        for (int k = 0; k < b.n; k++)
+            if (b.s[k].tid == now[i].tid && now[i].run_ns - b.s[k].run_ns >= dt / 2 &&
                 now[i].cpu >= 0 && now[i].cpu < 1024) {
                 busy++;
                 busym[now[i].cpu / 64] |= 1ull << (now[i].cpu % 64);
             }
     for (int w = 0; w < 16; w++) {
-        keep[w] = mask[w] & ~busym[w];
-        avail += __builtin_popcountll(keep[w]);
+        r->cpus[w] = mask[w] & ~busym[w];
+        avail += __builtin_popcountll(r->cpus[w]);
     }
-    if (!busy || !avail || busy >= ck.ncpu) return 0;
-    *nbusy = busy;
-    *navail = avail;
-    return 1;
+    r->seen = busy;
+    if (!busy || !avail || busy >= ck.ncpu) return;
+    r->busy = busy;
+    r->avail = avail;
 }
 
-int ck_busy_keep_off(struct ck_busy *b, int *nbusy, int *navail)
+int ck_busy_keep_off(void)
 {
-    if (ck.ncpu < 2 || !b->n) return 0;
-    uint64_t dt = ck_now_ns(CLOCK_MONOTONIC) - b->t0;
-    if (dt < 20000000ull) {
-        struct timespec ts = { 0, (long)(20000000ull - dt) };
-        ck_sys2(SYS_nanosleep, &ts, 0);
-    }
-    uint64_t keep[16];
-    return ck_busy_mask(b, keep, nbusy, navail) &&
-           ck_sys3(SYS_sched_setaffinity, 0, sizeof keep, keep) == 0;
+    return ck_busycpus.busy > 0 &&
+           ck_sys3(SYS_sched_setaffinity, 0, sizeof ck_busycpus.cpus, ck_busycpus.cpus) == 0;
 }

@@ -250,6 +250,7 @@ static void do_checkpoint(int reason)
         free(probe);
     }
     ck_staging_prepare();
+    ck_busy_sample();   /* for the writer and the copier, while the program runs */
     for (int i = 0; i < 3; i++) ck_sys2(SYS_getitimer, i, &ck.itimers[i]);
     ck.t_stop_ns = ck_now_ns(CLOCK_MONOTONIC);
     if (ck_stop_world() < 0) {

@@ -171,17 +171,16 @@ void ck_trigger(int reason) HIDDEN;
 /* busycpu.c: keeping background work off the CPUs the program keeps busy */
 #define CK_MAX_SAMPLED 256
 struct ck_tsample { int tid, cpu; uint64_t run_ns; };
-struct ck_busy { uint64_t t0; int n; struct ck_tsample s[CK_MAX_SAMPLED]; };
-/* First sample of the program's threads. */
-void ck_busy_start(struct ck_busy *b) HIDDEN;
-/* Second sample: keep becomes the CPUs (of this task's affinity) on which no
- * thread ran that was busy (ran at least half of the time since the first
- * sample); 1 (with how many threads were busy and CPUs are left) when
- * keeping to those is worth it, else 0. */
-int  ck_busy_mask(struct ck_busy *b, uint64_t keep[16], int *nbusy, int *navail) HIDDEN;
-/* The same, 20 ms after the first sample at least (waits for it), applied to
- * the calling task's affinity; 1 when it was restricted. */
-int  ck_busy_keep_off(struct ck_busy *b, int *nbusy, int *navail) HIDDEN;
+/* Which CPUs the program keeps busy, sampled before each checkpoint's stop:
+ * when busy > 0, background work keeps to the `avail` CPUs in cpus.  seen:
+ * how many threads were busy, busym: on which CPUs (also when every CPU was). */
+struct ck_busycpus { int busy, avail, seen; uint64_t cpus[16], busym[16]; };
+extern struct ck_busycpus ck_busycpus HIDDEN;
+/* Two samples of the program's threads 20 ms apart (the caller waits); a
+ * thread is busy if it ran at least half of that time. */
+void ck_busy_sample(void) HIDDEN;
+/* Restricts the calling task to the CPUs no busy thread ran on; 1 when it did. */
+int  ck_busy_keep_off(void) HIDDEN;
 
 /* dontfork.c */
 void ck_dontfork_clear(void) HIDDEN;     /* in the pause, before the staging copy */

@@ -16,6 +16,7 @@ struct ck_stg_hdr {
     int pad;
     uint64_t copied_by_fault, copied_behind;   /* chunks, for the log */
     uint64_t copy_ns;            /* the copier's time, for the log */
+    uint64_t helpers;            /* helper copiers started, for the log */
 };
 
 struct ck_staging {
@@ -27,7 +28,7 @@ struct ck_staging {
     uint64_t cstack;             /* its stack */
     struct ck_stg_hdr *hdr;
     struct ck_run *runs;
-    unsigned char *rstate;       /* per run: 0 protected, 1 copied */
+    unsigned char *rstate;       /* per run: 0 protected, 1 being copied, 2 copied */
     int pmfd;                    /* /proc/self/pagemap while staging, else -1 */
     uint64_t base, cap;          /* staging area */
     int huge;                    /* it is private, in huge pages (copy capture) */
@@ -35,8 +36,6 @@ struct ck_staging {
     uint64_t idx_base, idx_cap;  /* runs, then the vma table at its end */
     uint64_t used;
     int nruns, nvmas;
-    int busy, avail;             /* write-protect: the copier keeps off `busy` program threads' */
-    uint64_t cpus[16];           /* CPUs, to these `avail` others (when busy > 0) */
     struct ck_stg_vma *vmas;
 };
 extern struct ck_staging ck_stg __attribute__((visibility("hidden")));

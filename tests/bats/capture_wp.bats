@@ -47,6 +47,18 @@ wp_usable() {
     fi
 }
 
+@test "wp capture: two threads rewriting all their memory on every CPU (helper copiers)" {
+    wp_usable
+    ck_roundtrip "$WORK" stencil_mt "$PROGS/stencil_mt" "$(ck_pick 256 1024)" 2 "$(ck_pick 150 250)"
+    grep -h "write-protect capture: .* complete" "$WORK"/r*.err || {
+        cat "$WORK"/r*.err; echo "no complete write-protect capture logged"; false; }
+    # both threads run flat out: helper copiers go onto the CPUs they were seen on
+    if [ "$(nproc)" -gt 1 ]; then
+        grep -h "write-protect capture: .* by [1-9][0-9]* helper" "$WORK"/r*.err || {
+            cat "$WORK"/r*.err; echo "no helper copier started"; false; }
+    fi
+}
+
 @test "wp capture: 4 pthreads" {
     wp_usable
     ck_roundtrip "$WORK" threads_mt "$PROGS/threads_mt" "$(ck_pick 70 200)"
