@@ -9,11 +9,12 @@
  * one-thread stencil waited 370-510 ms on its run queue during a 1 GiB
  * checkpoint, whatever the writer's nice value, and 100-200 ms behind the
  * write-protect copier.  A thread is busy if it ran at least half of the time
- * between two samples of /proc 20 ms apart, taken just before the program is
- * stopped: after the stop it may be slowed or blocked by the capture itself
- * (a write-protect fault waits for the copier), and a busy thread would then
- * look idle.  With every CPU busy (or none) nothing is pinned: the work
- * takes its share at its nice value.
+ * between two samples of /proc at least 10 ms apart.  For write-protect
+ * capture they are taken just before the program is stopped, for the copier
+ * and the writer alike: after the stop a thread may wait at a fault for the
+ * copier and would look idle.  Otherwise the writer takes them as it starts
+ * (20 ms; the checkpoint is not delayed).  With every CPU busy (or none)
+ * nothing is pinned: the work takes its share at its nice value.
  *
  * Only raw system calls and libckpt's own helpers: the copier, a clone that
  * shares the program's memory, calls it too.
@@ -59,32 +60,36 @@ static int sample_threads(struct ck_tsample *t, int max)
     return ts.n;
 }
 
-struct ck_busy { uint64_t t0; int n; struct ck_tsample s[CK_MAX_SAMPLED]; };
-
 struct ck_busycpus ck_busycpus;
 
-void ck_busy_sample(void)
+void ck_busy_begin(struct ck_busy *b)
 {
-    static struct ck_busy b;
+    b->t0 = ck_now_ns(CLOCK_MONOTONIC);
+    b->n = ck.ncpu > 1 ? sample_threads(b->s, CK_MAX_SAMPLED) : 0;
+}
+
+void ck_busy_end(struct ck_busy *b, int min_ms)
+{
     struct ck_busycpus *r = &ck_busycpus;
     r->busy = r->avail = r->seen = 0;
+    r->sampled = 1;
     memset(r->busym, 0, sizeof r->busym);
-    if (ck.ncpu < 2) return;
-    b.t0 = ck_now_ns(CLOCK_MONOTONIC);
-    b.n = sample_threads(b.s, CK_MAX_SAMPLED);
-    if (!b.n) return;
-    struct timespec ts = { 0, 20000000 };
-    ck_sys2(SYS_nanosleep, &ts, 0);
+    if (!b->n) return;
+    uint64_t dt = ck_now_ns(CLOCK_MONOTONIC) - b->t0, min = (uint64_t)min_ms * 1000000ull;
+    if (dt < min) {
+        struct timespec ts = { 0, (long)(min - dt) };
+        ck_sys2(SYS_nanosleep, &ts, 0);
+    }
     static struct ck_tsample now[CK_MAX_SAMPLED];
     int n = sample_threads(now, CK_MAX_SAMPLED);
-    uint64_t dt = ck_now_ns(CLOCK_MONOTONIC) - b.t0;
+    dt = ck_now_ns(CLOCK_MONOTONIC) - b->t0;
     uint64_t mask[16], *busym = r->busym;
     memset(mask, 0, sizeof mask);
     if (ck_sys3(SYS_sched_getaffinity, 0, sizeof mask, mask) <= 0) return;
     int busy = 0, avail = 0;
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < b.n; k++)
-            if (b.s[k].tid == now[i].tid && now[i].run_ns - b.s[k].run_ns >= dt / 2 &&
+        for (int k = 0; k < b->n; k++)
+            if (b->s[k].tid == now[i].tid && now[i].run_ns - b->s[k].run_ns >= dt / 2 &&
                 now[i].cpu >= 0 && now[i].cpu < 1024) {
                 busy++;
                 busym[now[i].cpu / 64] |= 1ull << (now[i].cpu % 64);

@@ -1682,6 +1682,8 @@ void ck_writer_main(void)
     /* The program comes first: the writer (and its workers, which inherit
      * this) only takes CPU time the program leaves. */
     ck_sys3(SYS_setpriority, PRIO_PROCESS, 0, ck.cfg.nice);
+    static struct ck_busy busy;
+    if (!ck_busycpus.sampled) ck_busy_begin(&busy);   /* (write-protect capture sampled before the stop) */
     if (ck_stg.uffd >= 0) ck_sys1(SYS_close, ck_stg.uffd);   /* the program's: never hold it open */
 
     /* The writer's globals live in libckpt's data, which is part of the image
@@ -1713,6 +1715,7 @@ void ck_writer_main(void)
     }
     if (r < 0) fail("creating the checkpoint file", r);
 
+    if (!ck_busycpus.sampled) ck_busy_end(&busy, 20);
     if (ck_busy_keep_off())
         ck_debug("writer: %d busy program thread%s; the writer keeps to the %d other CPU%s", ck_busycpus.busy,
                  ck_busycpus.busy == 1 ? "" : "s", ck_busycpus.avail, ck_busycpus.avail == 1 ? "" : "s");

@@ -249,8 +249,8 @@ static void do_checkpoint(int reason)
         ck.mgr_heap_hint = (uint64_t)probe;
         free(probe);
     }
+    ck_busycpus.sampled = 0;
     ck_staging_prepare();
-    ck_busy_sample();   /* for the writer and the copier, while the program runs */
     for (int i = 0; i < 3; i++) ck_sys2(SYS_getitimer, i, &ck.itimers[i]);
     ck.t_stop_ns = ck_now_ns(CLOCK_MONOTONIC);
     if (ck_stop_world() < 0) {

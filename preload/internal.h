@@ -171,14 +171,18 @@ void ck_trigger(int reason) HIDDEN;
 /* busycpu.c: keeping background work off the CPUs the program keeps busy */
 #define CK_MAX_SAMPLED 256
 struct ck_tsample { int tid, cpu; uint64_t run_ns; };
-/* Which CPUs the program keeps busy, sampled before each checkpoint's stop:
- * when busy > 0, background work keeps to the `avail` CPUs in cpus.  seen:
- * how many threads were busy, busym: on which CPUs (also when every CPU was). */
-struct ck_busycpus { int busy, avail, seen; uint64_t cpus[16], busym[16]; };
+/* Which CPUs the program keeps busy (sampled = 1 once measured for this
+ * checkpoint): when busy > 0, background work keeps to the `avail` CPUs in
+ * cpus.  seen: how many threads were busy, busym: on which CPUs (also when
+ * every CPU was). */
+struct ck_busycpus { int sampled, busy, avail, seen; uint64_t cpus[16], busym[16]; };
 extern struct ck_busycpus ck_busycpus HIDDEN;
-/* Two samples of the program's threads 20 ms apart (the caller waits); a
- * thread is busy if it ran at least half of that time. */
-void ck_busy_sample(void) HIDDEN;
+struct ck_busy { uint64_t t0; int n; struct ck_tsample s[CK_MAX_SAMPLED]; };
+/* First sample of the program's threads. */
+void ck_busy_begin(struct ck_busy *b) HIDDEN;
+/* Second sample, min_ms after the first at least (waits for it): fills
+ * ck_busycpus; a thread is busy if it ran at least half of that time. */
+void ck_busy_end(struct ck_busy *b, int min_ms) HIDDEN;
 /* Restricts the calling task to the CPUs no busy thread ran on; 1 when it did. */
 int  ck_busy_keep_off(void) HIDDEN;
 

@@ -349,7 +349,15 @@ int ck_staging_prepare(void)
     if (pagemap_fd < 0)
         pagemap_fd = (int)ck_sys4(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     if (pagemap_fd < 0) return 0;
-    if (ck_stg.wp) collapse_huge();
+    if (ck_stg.wp) {
+        collapse_huge();
+        /* which CPUs the program keeps busy, for the copier and the writer:
+         * two samples 10 ms apart while it runs (the manager waits, the
+         * program does not) */
+        static struct ck_busy b;
+        ck_busy_begin(&b);
+        ck_busy_end(&b, 10);
+    }
     uint64_t budget = ck.cfg.staging_max ? ck.cfg.staging_max : mem_available() / 2;
     uint64_t want = 0, prev = 0, t0 = ck_now_ns(CLOCK_MONOTONIC);
     /* A program that is growing may outgrow the area while it is faulted in
@@ -971,7 +979,6 @@ static void start_helpers(void)
 
 static void stop_helpers(void)
 {
-    copiers_stop = 1;
     for (int k = 0; k < nhelpers; k++) wait_task(helper_pid[k]);
     nhelpers = 0;
 }
@@ -1003,13 +1010,16 @@ static int copier_main(void *unused)
         ck_stg.hdr->copied_behind += (uint64_t)n;
         copy_cursor = next + n;
     }
+    copiers_stop = 1;
     ck_stg.hdr->helpers = (uint64_t)nhelpers;
-    stop_helpers();
     if (r == 0 && helper_lost) r = -EFAULT;
     ck_stg.hdr->copy_ns = ck_now_ns(CLOCK_MONOTONIC) - t0;
     wp_release(r < 0);
     if (drain_events() < 0 && r == 0) r = -ENOMEM;
     set_state(r < 0 ? (r == -EFAULT ? 3 : 2) : 1);
+    /* the writer goes on meanwhile: a helper kept off its CPU by the program
+     * takes a while to see that nothing is left */
+    stop_helpers();
     return 0;
 }
 

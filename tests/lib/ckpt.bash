@@ -60,7 +60,8 @@ ck_work() { WORK=$(mktemp -d "${BATS_TMPDIR:-/tmp}/ckpt-$1.XXXXXX"); }
 ck_cleanup() {
     [ -n "${CK_PID:-}" ] && kill -9 "$CK_PID" 2>/dev/null || true
     [ -n "${CK_RPID:-}" ] && kill -9 "$CK_RPID" 2>/dev/null || true
-    rm -rf "$WORK"
+    # a writer of the killed program may still add a file for an instant
+    rm -rf "$WORK" 2>/dev/null || { sleep 0.5; rm -rf "$WORK"; }
 }
 
 # ck_seed - seeds $RANDOM for this test and prints how to reproduce it.
