@@ -147,7 +147,7 @@ typedef struct ckc_fd {
     uint64_t mtime_ns;
     uint64_t dev, ino;
     uint32_t mode;             /* st_mode */
-    uint32_t reserved;
+    uint32_t reserved;         /* SOCKPAIR, LISTEN: SO_TYPE; MEMFD: its seals (F_GET_SEALS) */
     uint64_t aux;              /* eventfd: counter; pipe: pipe inode; DUP: the fd it duplicates;
                                   SOCKPAIR: the other end */
     ckc_strref path;           /* readlink of /proc/self/fd/N */
@@ -188,8 +188,10 @@ typedef struct ckc_region { uint64_t len; } ckc_region;
 
 /* ---- CKF_T_FILE_DATA -------------------------------------------------------------- */
 /* key = fd; payload = the file's bytes [0, size) at the checkpoint.  Written for
- * regular files that were open but deleted (temporary files), up to
- * CKPT_GHOST_MAX bytes (default 256 MiB). */
+ * regular files that were open but deleted (temporary files) and for memfds, up
+ * to CKPT_GHOST_MAX bytes (default 256 MiB).  A restore makes one object of a
+ * descriptor and the shared mappings with its dev and ino (ckc_vma's dev is as
+ * /proc/self/maps writes it: major << 8 | minor). */
 
 /* ---- CKF_T_FDINFO ----------------------------------------------------------------- */
 /* key = fd; payload = the text of /proc/self/fdinfo/<fd> at the checkpoint, for

@@ -157,6 +157,10 @@ static int capture_one_fd(void *arg, int fd, int dfd)
     }
     if (fd == ck.evfd || fd >= 1000) f->rec.flags |= CKC_FD_INTERNAL;
     if (f->rec.kind == CKC_FD_PIPE) f->rec.aux = st.st_ino;
+    if (f->rec.kind == CKC_FD_MEMFD) {
+        long seals = ck_sys2(SYS_fcntl, fd, F_GET_SEALS);
+        f->rec.reserved = seals > 0 ? (uint32_t)seals : 0;
+    }
     if (f->rec.kind == CKC_FD_EPOLL || f->rec.kind == CKC_FD_TIMERFD || f->rec.kind == CKC_FD_SIGNALFD)
         memcpy(f->info, info, sizeof f->info);
     ck.nfds = n + 1;
@@ -1283,16 +1287,20 @@ static int write_threads(ckf_writer *w, int gen)
     return r < 0 ? r : n + 1;
 }
 
-/* Deleted files the program still has open (temporary files) cannot be
- * reopened: their contents go into the checkpoint. */
+/* Deleted files the program still has open (temporary files) and memfds
+ * cannot be reopened: their contents go into the checkpoint.  (Their mapped
+ * pages are also stored with the mappings, as of the stop; the restore puts
+ * those over these, which the writer reads while the program runs.) */
 static int save_file_data(ckf_writer *w, ckc_fd *r)
 {
     static const uint64_t dflt = 256ull << 20;
     uint64_t max = ck.cfg.ghost_max ? (uint64_t)ck.cfg.ghost_max : dflt;
-    if (r->kind != CKC_FD_REG || !(r->flags & CKC_FD_DELETED) || (r->flags & CKC_FD_DUP)) return 0;
+    if (!(r->kind == CKC_FD_MEMFD || (r->kind == CKC_FD_REG && (r->flags & CKC_FD_DELETED))) ||
+        (r->flags & CKC_FD_DUP))
+        return 0;
     if (r->size > max || r->size > CKF_MAX_META) {
-        ck_warn("fd %d: deleted file of %lu bytes is larger than CKPT_GHOST_MAX: not saved", r->fd,
-                (unsigned long)r->size);
+        ck_warn("fd %d: %s of %lu bytes is larger than CKPT_GHOST_MAX: only its mapped pages are saved",
+                r->fd, r->kind == CKC_FD_MEMFD ? "memfd" : "deleted file", (unsigned long)r->size);
         return 0;
     }
     char *b = arena_alloc(NULL, r->size ? r->size : 1);

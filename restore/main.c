@@ -69,6 +69,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -448,7 +449,9 @@ static struct rangeset keep;       /* what the blob must not unmap */
  * (decompress into its final place); tasks run on several threads, each with
  * its own reader (a reader is not thread-safe), and each verifies its blocks'
  * checksums and content hashes. */
-struct fill { uint64_t vstart, vend; char *base; int file_private; };
+/* zero_over: the mapping starts with other contents (a file), so the stored
+ * zero pages are written too */
+struct fill { uint64_t vstart, vend; char *base; int zero_over; };
 struct task { size_t index; char *dst; uint64_t len; int zero; int sparse_ok; };
 static struct fill *fills;
 static size_t nfills;
@@ -513,9 +516,9 @@ static void fill_all(void)
         if (lo == nfills || e->key < fills[lo].vstart || e->key + e->raw_len > fills[lo].vend)
             die("%s: memory block at 0x%llx lies outside the saved memory map", img_path,
                 (unsigned long long)e->key);
-        if (e->codec == CKF_C_ZERO && !fills[lo].file_private) continue;
+        if (e->codec == CKF_C_ZERO && !fills[lo].zero_over) continue;
         tasks[ntasks++] = (struct task){ i, fills[lo].base + (e->key - fills[lo].vstart), e->raw_len,
-                                         e->codec == CKF_C_ZERO, !fills[lo].file_private };
+                                         e->codec == CKF_C_ZERO, !fills[lo].zero_over };
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int nt = ncpu > 8 ? 8 : ncpu < 1 ? 1 : (int)ncpu;
@@ -545,6 +548,85 @@ static int prot_of(uint32_t f)
 {
     return (f & CKC_VMA_READ ? PROT_READ : 0) | (f & CKC_VMA_WRITE ? PROT_WRITE : 0) |
            (f & CKC_VMA_EXEC ? PROT_EXEC : 0);
+}
+
+/* ---- objects that descriptors and shared mappings share ------------------------------ */
+
+/* A memfd, a deleted file, shared anonymous or System V memory can be open as
+ * a descriptor and mapped, or mapped more than once (a ring buffer mapped
+ * twice, a region split by mprotect): each is made once again, found by the
+ * dev and ino that the checkpoint gives its descriptors and mappings.  The
+ * object's own descriptor stays above the saved numbers until close_others(). */
+struct shobj { uint64_t dev, ino; int fd; int owner; /* saved fd it was made for, or -1 */ };
+static struct shobj *shobjs;
+static size_t nshobjs;
+
+static int recreate_deleted(const ckc_fd *f, const char *path);
+static int recreate_memfd(const ckc_fd *f, const char *path);
+static void load_fd_chunks(void);
+static int max_saved_fd(void);
+
+/* st_dev in the form /proc/self/maps writes (ckc_vma's dev) */
+static uint64_t maps_dev(uint64_t st_dev)
+{
+    return ((uint64_t)major((dev_t)st_dev) << 8) | minor((dev_t)st_dev);
+}
+
+static struct shobj *shobj_find(uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; ino && i < nshobjs; i++)
+        if (shobjs[i].dev == dev && shobjs[i].ino == ino) return &shobjs[i];
+    return NULL;
+}
+
+/* The saved descriptor that holds the contents of the object (dev, ino). */
+static const ckc_fd *object_fd(uint64_t dev, uint64_t ino)
+{
+    for (uint32_t i = 0; ino && i < im.nfds; i++) {
+        const ckc_fd *f = &im.fds[i];
+        if ((f->kind == CKC_FD_MEMFD || (f->kind == CKC_FD_REG && (f->flags & CKC_FD_DATA))) &&
+            !(f->flags & (CKC_FD_DUP | CKC_FD_INTERNAL)) && maps_dev(f->dev) == dev && f->ino == ino)
+            return f;
+    }
+    return NULL;
+}
+
+/* A descriptor of the object that shared mapping v maps, large enough for
+ * every mapping of it: made from its saved descriptor where there is one, an
+ * anonymous memfd otherwise. */
+static int shared_object(const ckc_vma *v, uint32_t *kind)
+{
+    struct shobj *o = shobj_find(v->dev, v->ino);
+    const ckc_fd *sf = object_fd(v->dev, v->ino);
+    *kind = sf ? sf->kind : 0;
+    if (o) return o->fd;
+    int fd = -1;
+    if (sf) {
+        load_fd_chunks();
+        char *p = strdup_ref(im.fstrs, im.fstrs_len, sf->path);
+        fd = sf->kind == CKC_FD_MEMFD ? recreate_memfd(sf, p) : recreate_deleted(sf, p);
+        free(p);
+    }
+    if (fd < 0) fd = memfd_create("ckpt-shared", MFD_CLOEXEC);
+    if (fd < 0) die("memfd: %s", strerror(errno));
+    uint64_t need = 0;
+    for (uint32_t i = 0; i < im.nvmas; i++) {
+        const ckc_vma *w = &im.vmas[i];
+        if (w == v || (v->ino && w->dev == v->dev && w->ino == v->ino && (w->flags & CKC_VMA_SHARED) &&
+                       !(w->flags & CKC_VMA_FILE)))
+            if (w->pgoff + (w->end - w->start) > need) need = w->pgoff + (w->end - w->start);
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < need && ftruncate(fd, (off_t)need) < 0))
+        die("cannot size shared memory of %llu bytes: %s", (unsigned long long)need, strerror(errno));
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, max_saved_fd() + 1);
+    if (hi < 0) die("fcntl: %s", strerror(errno));
+    close(fd);
+    struct shobj *more = realloc(shobjs, (nshobjs + 1) * sizeof *shobjs);
+    if (!more) die("out of memory");
+    shobjs = more;
+    shobjs[nshobjs++] = (struct shobj){ v->dev, v->ino, hi, sf ? sf->fd : -1 };
+    return hi;
 }
 
 static void stage_memory(void)
@@ -586,7 +668,7 @@ static void stage_memory(void)
             rs_add(&occupied, at, at + len);
         }
         int fd = -1, mflags = MAP_FIXED_NOREPLACE, mprot = PROT_READ | PROT_WRITE;
-        int file_private = 0;
+        int zero_over = 0, shared_obj = 0;
         if ((f & CKC_VMA_FILE) && (f & CKC_VMA_SHARED)) {
             fd = open(path, (f & CKC_VMA_WRITE) ? O_RDWR : O_RDONLY);
             int created = 0;
@@ -609,25 +691,34 @@ static void stage_memory(void)
             fd = open(path, O_RDONLY);
             if (fd < 0) die("cannot open %s: %s", path, strerror(errno));
             mflags |= MAP_PRIVATE;
-            file_private = 1;
+            zero_over = 1;
         } else if (f & CKC_VMA_SHARED) {
-            fd = memfd_create("ckpt-shared", MFD_CLOEXEC);
-            if (fd < 0 || ftruncate(fd, (off_t)len) < 0) die("memfd: %s", strerror(errno));
+            /* The mapping's pages, stored as of the stop, go over the saved
+             * descriptor's contents (read while the program ran on).  A memfd's
+             * pages that were not stored were not there: a hole.  A deleted
+             * file's may be on its disk: those keep the saved contents. */
+            uint32_t kind;
+            fd = shared_object(v, &kind);
+            shared_obj = 1;
+            if (kind == CKC_FD_MEMFD &&
+                fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)v->pgoff, (off_t)len) < 0)
+                die("cannot clear shared memory for %s: %s", path, strerror(errno));
+            if (kind == CKC_FD_REG) zero_over = 1;   /* zero pages too */
             mflags |= MAP_SHARED;
         } else {
             mflags |= MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
             /* the main stack keeps growing down on demand after the restore */
             if (f & (CKC_VMA_STACK | CKC_VMA_GROWSDOWN)) mflags |= MAP_GROWSDOWN;
         }
-        void *p = mmap((void *)at, len, mprot, mflags, fd, (f & CKC_VMA_FILE) ? (off_t)v->pgoff : 0);
+        void *p = mmap((void *)at, len, mprot, mflags, fd, (f & CKC_VMA_FILE) || shared_obj ? (off_t)v->pgoff : 0);
         if (p == MAP_FAILED || (uint64_t)p != at)
             die("cannot map %s at 0x%llx (%llu bytes): %s", path[0] ? path : "[anon]",
                 (unsigned long long)at, (unsigned long long)len, strerror(errno));
-        if (fd >= 0) close(fd);
+        if (fd >= 0 && !shared_obj) close(fd);
         /* First touch of 4 KiB pages is slow here: let big anonymous regions use
          * transparent huge pages when the system allows it on request. */
         if ((mflags & MAP_ANONYMOUS) && len >= (4ull << 20) && use_thp) madvise(p, len, MADV_HUGEPAGE);
-        fills[nfills++] = (struct fill){ v->start, v->end, p, file_private };
+        fills[nfills++] = (struct fill){ v->start, v->end, p, zero_over };
         bytes += v->stored_bytes;
         struct rs_region *g = &regions[nregions++];
         g->src = at;
@@ -678,7 +769,7 @@ static int open_devnull(void)
     return fd;
 }
 
-static int recreate_deleted(const ckc_fd *f, const char *path);
+static void reseal_memfd(int fd, const ckc_fd *f, const char *path);
 static void restore_dups(void);
 static int recreate_timerfd(const ckc_fd *f);
 static int recreate_signalfd(const ckc_fd *f);
@@ -703,8 +794,19 @@ static void restore_files(int exe_fd)
         if (f->flags & CKC_FD_INTERNAL) {
             if (f->kind == CKC_FD_EVENTFD) nfd = eventfd((unsigned)f->aux, EFD_NONBLOCK);
             else nfd = fcntl(2, F_DUPFD, hi);        /* libckpt's log: our stderr */
-        } else if (f->kind == CKC_FD_REG && (f->flags & CKC_FD_DATA)) {
-            nfd = recreate_deleted(f, path);
+        } else if (f->kind == CKC_FD_MEMFD || (f->kind == CKC_FD_REG && (f->flags & CKC_FD_DATA))) {
+            struct shobj *o = shobj_find(maps_dev(f->dev), f->ino);
+            if (o && o->owner == fd) {
+                nfd = fcntl(o->fd, F_DUPFD, hi);         /* its own open file: offset, flags */
+            } else if (o) {
+                char self[64];                           /* another open file of the object */
+                snprintf(self, sizeof self, "/proc/self/fd/%d", o->fd);
+                nfd = open(self, flags);
+                if (nfd >= 0) lseek(nfd, (off_t)f->pos, SEEK_SET);
+            } else {
+                nfd = f->kind == CKC_FD_MEMFD ? recreate_memfd(f, path) : recreate_deleted(f, path);
+            }
+            if (nfd >= 0 && f->kind == CKC_FD_MEMFD) reseal_memfd(nfd, f, path);
         } else if (f->kind == CKC_FD_REG && !(f->flags & CKC_FD_DELETED)) {
             nfd = open(path, flags);
             if (nfd < 0) {
@@ -805,6 +907,8 @@ static size_t nfdchunks;
 
 static void load_fd_chunks(void)
 {
+    static int loaded;
+    if (loaded++) return;
     size_t n = ckf_reader_count(im.r);
     for (size_t i = 0; i < n; i++) {
         const ckf_index_entry *e = ckf_reader_entry(im.r, i);
@@ -976,6 +1080,49 @@ static void restore_dups(void)
         if (dup2(src, f->fd) < 0) die("dup2 %d to %d: %s", src, f->fd, strerror(errno));
         fcntl(f->fd, F_SETFD, (f->flags & CKC_FD_CLOEXEC) ? FD_CLOEXEC : 0);
     }
+}
+
+/* A memfd: a new one of the same name, with the saved contents, size and
+ * offset (seals: reseal_memfd, once its mappings are made). */
+static int recreate_memfd(const ckc_fd *f, const char *path)
+{
+    char name[250];
+    const char *n = !strncmp(path, "/memfd:", 7) ? path + 7 : "ckpt-memfd";
+    snprintf(name, sizeof name, "%s", n);
+    char *del = strstr(name, " (deleted)");
+    if (del) *del = 0;
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -1;
+    const struct fdchunk *c = fd_chunk(CKF_T_FILE_DATA, f->fd);
+    for (size_t off = 0; c && off < c->len;) {
+        ssize_t w = pwrite(fd, c->buf + off, c->len - off, (off_t)off);
+        if (w <= 0) die("cannot recreate memfd %s: %s", name, strerror(errno));
+        off += (size_t)w;
+    }
+    if (ftruncate(fd, (off_t)f->size) < 0) die("cannot size memfd %s: %s", name, strerror(errno));
+    if (f->open_flags & (O_APPEND | O_NONBLOCK)) fcntl(fd, F_SETFL, f->open_flags & (O_APPEND | O_NONBLOCK));
+    lseek(fd, (off_t)f->pos, SEEK_SET);
+    vlog("memfd %s (fd %d) recreated with %llu bytes%s\n", name, f->fd, (unsigned long long)f->size,
+         c ? "" : " (contents only where mapped)");
+    return fd;
+}
+
+/* The memfd's seals again.  A write seal cannot be set while the object has
+ * writable shared mappings (the restore's own, made before it): it becomes
+ * F_SEAL_FUTURE_WRITE, which refuses new writes the same way. */
+static void reseal_memfd(int fd, const ckc_fd *f, const char *path)
+{
+    int want = (int)f->reserved, have = fcntl(fd, F_GET_SEALS);
+    if (have < 0 || (have & want) == want) return;
+    int add = want & ~F_SEAL_SEAL;
+    if (add && fcntl(fd, F_ADD_SEALS, add) < 0) {
+        if (errno == EBUSY && (add & F_SEAL_WRITE))
+            add = (add & ~F_SEAL_WRITE) | F_SEAL_FUTURE_WRITE;
+        if (fcntl(fd, F_ADD_SEALS, add) < 0)
+            warnx("cannot seal %s (fd %d) again: %s", path, f->fd, strerror(errno));
+    }
+    if ((want & F_SEAL_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL) < 0)
+        warnx("cannot seal %s (fd %d) again: %s", path, f->fd, strerror(errno));
 }
 
 /* A deleted file that was open: a new unlinked file with the saved contents. */
