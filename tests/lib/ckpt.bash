@@ -180,6 +180,13 @@ ck_close_fds() {
     return 0
 }
 
+# ck_catches PID SIGNO - whether process PID has a handler for SIGNO.
+ck_catches() {
+    local m
+    m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+    [ -n "$m" ] && (( (16#$m >> ($2 - 1)) & 1 ))
+}
+
 # ck_spawn WD PREFIX CKDIR CMD... - starts CMD under libckpt in the background
 # in directory WD; stdout/stderr to PREFIX.out/.err; sets CK_PID (a child of
 # this shell).  CK_ENV adds environment (VAR=value words); CK_SIGIGN names
@@ -273,7 +280,12 @@ ck_checkpoint_run() {
             ck_alive "$CK_PID" || { end=$(( $(ck_now_ms) - t0 )); break; }
             sleep 0.01
         done
-        local rc=0
+        local rc=0 w=0
+        # A retry's moment can come before the loader has run libckpt's
+        # constructor (then SIGUSR1 still kills): wait until it is caught.
+        while [ -z "$end" ] && [ "$w" -lt 400 ] && ck_alive "$CK_PID" && ! ck_catches "$CK_PID" 10; do
+            sleep 0.005; w=$((w + 1))
+        done
         if [ -z "$end" ] && ck_alive "$CK_PID" && kill -USR1 "$CK_PID" 2>/dev/null; then
             CK_CKPT=$(ck_wait_ckpt "$work/$name.ck" "$CK_PID") && break
             rc=$?
