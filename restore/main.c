@@ -806,6 +806,12 @@ static void restore_files(int exe_fd)
             } else {
                 nfd = f->kind == CKC_FD_MEMFD ? recreate_memfd(f, path) : recreate_deleted(f, path);
             }
+            /* its mappings may reach past its end (sized for them to be filled) */
+            struct stat st;
+            if (o && nfd >= 0 && fstat(nfd, &st) == 0 && (uint64_t)st.st_size != f->size &&
+                ftruncate(nfd, (off_t)f->size) < 0)
+                warnx("cannot size %s (fd %d) back to %llu bytes: %s", path, fd,
+                      (unsigned long long)f->size, strerror(errno));
             if (nfd >= 0 && f->kind == CKC_FD_MEMFD) reseal_memfd(nfd, f, path);
         } else if (f->kind == CKC_FD_REG && !(f->flags & CKC_FD_DELETED)) {
             nfd = open(path, flags);
