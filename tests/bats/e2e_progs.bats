@@ -89,16 +89,7 @@ prep_fileio() { "$PROGS/fileio" gen in.dat 4096; }
     CK_ENV=MEMFDIO_HEARTBEAT=1
     ck_reference "$WORK" "$PROGS/memfdio" 4000 || return 1
     ck_need_restore
-    ck_checkpoint_run "$WORK" run "$(( $(cat "$WORK/ref.ms") / 5 ))" "$PROGS/memfdio" 4000
-    local first=$CK_CKPT second
-    ck_restore_bg "$WORK/usr1" "$first"
-    ck_wait_line "$WORK/usr1.rerr" '^memfdio: round' 20 || { ck_show "$WORK/usr1.rerr"; ck_fail "restored memfdio shows no progress"; }
-    kill -USR1 "$CK_RPID"
-    second=$(ck_wait_latest "$WORK/run.ck" "$first") || ck_fail "no new checkpoint after SIGUSR1 to ckpt-restore"
-    ck_wait_pid "$CK_RPID" 60
-    ck_compare "$WORK" usr1 || ck_fail "restored run checkpointed again differs"
-    ck_restore "$WORK/again" "$second"
-    ck_compare "$WORK" again || ck_fail "restore of the checkpoint of the restored process differs"
+    ck_again "$WORK" '^memfdio: round' "$PROGS/memfdio" 4000
 }
 
 @test "dontfork: MADV_DONTFORK and MADV_WIPEONFORK memory is saved, and kept from children again after restore" {

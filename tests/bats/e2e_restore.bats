@@ -152,17 +152,7 @@ generations() {
     CK_ENV=PROBE_HEARTBEAT=1
     ck_reference "$WORK" "$PROGS/probe" "$STEPS"
     ck_need_restore
-    ck_checkpoint_run "$WORK" run "$(( $(cat "$WORK/ref.ms") / 5 ))" "$PROGS/probe" "$STEPS"
-    local first=$CK_CKPT second
-    ck_restore_bg "$WORK/usr1" "$first"
-    ck_wait_line "$WORK/usr1.rerr" '^probe: step' 20 || { ck_show "$WORK/usr1.rerr"; ck_fail "restored probe shows no progress"; }
-    kill -USR1 "$CK_RPID"
-    second=$(ck_wait_latest "$WORK/run.ck" "$first") || ck_fail "no new checkpoint after SIGUSR1 to ckpt-restore"
-    ck_wait_pid "$CK_RPID" 60
-    ck_compare "$WORK" usr1 || ck_fail "restored run checkpointed again differs"
-    # and the new checkpoint restores as well
-    ck_restore "$WORK/again" "$second"
-    ck_compare "$WORK" again || ck_fail "restore of the checkpoint of the restored process differs"
+    ck_again "$WORK" '^probe: step' "$PROGS/probe" "$STEPS"
 }
 
 @test "CKPT_SIGNAL=USR2 moves the trigger; an external SIGUSR1 then reaches the program" {

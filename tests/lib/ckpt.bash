@@ -346,6 +346,27 @@ ck_compare() {
     fi
 }
 
+# ck_again WORK HEARTBEAT CMD... - checkpoints CMD a fifth into its reference
+# run (ck_reference done, CK_ENV set so that the program prints HEARTBEAT
+# lines on stderr), restores it, checkpoints the restored process through
+# ckpt-restore's pid once it shows progress, lets it finish and compares;
+# then restores that second checkpoint and compares again.
+ck_again() {
+    local work=$1 beat=$2 first second; shift 2
+    ck_checkpoint_run "$work" run "$(( $(cat "$work/ref.ms") / 5 ))" "$@" || return 1
+    first=$CK_CKPT
+    ck_restore_bg "$work/usr1" "$first"
+    ck_wait_line "$work/usr1.rerr" "$beat" 20 \
+        || { ck_show "$work/usr1.rerr"; ck_fail "restored program shows no progress"; return 1; }
+    kill -USR1 "$CK_RPID"
+    second=$(ck_wait_latest "$work/run.ck" "$first") \
+        || { ck_fail "no new checkpoint after SIGUSR1 to ckpt-restore"; return 1; }
+    ck_wait_pid "$CK_RPID" 60
+    ck_compare "$work" usr1 || { ck_fail "restored run checkpointed again differs"; return 1; }
+    ck_restore "$work/again" "$second"
+    ck_compare "$work" again || { ck_fail "restore of the checkpoint of the restored process differs"; return 1; }
+}
+
 # ck_roundtrip WORK PROG_LABEL CMD... - the whole pattern, CK_REPEAT times at
 # random moments.  Needs restore (skips otherwise, after the reference run).
 ck_roundtrip() {
