@@ -197,6 +197,7 @@ void ck_trigger(int reason)
 {
     uint64_t one = 1;
     __atomic_add_fetch(&ck.requests, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&ck.last_req_ns, ck_now_ns(CLOCK_MONOTONIC), __ATOMIC_RELEASE);
     if (reason == CKC_REASON_API) ck.reason = CKC_REASON_API;
     if (ck.evfd >= 0) ck_sys3(SYS_write, ck.evfd, &one, 8);
 }
@@ -444,14 +445,27 @@ static void *manager(void *unused)
         do_checkpoint(reason);
         ck.reason = 0;
         if (ck.cfg.interval > 0) next = ck_now_ns(CLOCK_MONOTONIC) + (uint64_t)(ck.cfg.interval * 1e9);
-        /* Requests that arrived during this checkpoint were for an image that
-         * now exists: drop them rather than taking a second one at once. */
+        /* Requests that came while this checkpoint was being set up were for
+         * the image that now exists: dropped.  One that came after the
+         * program was stopped for it asks for a later state (`ckpt signal
+         * --wait` twice in a row: the second can come as soon as `latest`
+         * names the first, before this checkpoint has ended): all those make
+         * one more checkpoint. */
         uint64_t stale;
         struct pollfd q = { .fd = ck.evfd, .events = POLLIN };
         if (poll(&q, 1, 0) > 0 && read(ck.evfd, &stale, 8) == 8) {
-            __atomic_add_fetch(&ck.dropped, (int)stale, __ATOMIC_RELAXED);
-            ck_info("%lu checkpoint request(s) arrived during checkpoint %u: served by it",
-                    (unsigned long)stale, ck.seq);
+            if (__atomic_load_n(&ck.last_req_ns, __ATOMIC_ACQUIRE) < ck.t_stop_ns) {
+                __atomic_add_fetch(&ck.dropped, (int)stale, __ATOMIC_RELAXED);
+                ck_info("%lu checkpoint request(s) arrived during checkpoint %u: served by it",
+                        (unsigned long)stale, ck.seq);
+            } else {
+                uint64_t one = 1;
+                if (stale > 1) {
+                    __atomic_add_fetch(&ck.dropped, (int)(stale - 1), __ATOMIC_RELAXED);
+                    ck_warn("%lu checkpoint requests coalesced into one", (unsigned long)stale);
+                }
+                if (write(ck.evfd, &one, 8) != 8) ck_warn("cannot queue the next checkpoint request");
+            }
         }
     }
     return NULL;

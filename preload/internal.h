@@ -120,6 +120,7 @@ struct ck_state {
     struct ck_ptimer ptimers[CK_MAX_PTIMERS];
     int nptimers;
     uint64_t pause_ns, t_stop_ns;
+    uint64_t last_req_ns;        /* CLOCK_MONOTONIC of the newest checkpoint request */
     int ncpu;                  /* CPUs the program may run on (at start) */
     char exe[CK_PATH_MAX];     /* the program's executable (original, not ckpt-restore) */
     struct sigaction app_trigger; /* the program's view of the trigger signal */
