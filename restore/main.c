@@ -1088,6 +1088,16 @@ static void restore_dups(void)
     }
 }
 
+/* Writes a descriptor's saved contents (its FILE_DATA chunk) into fd. */
+static void put_saved_contents(int fd, const struct fdchunk *c, const char *what, const char *name)
+{
+    for (size_t off = 0; off < c->len;) {
+        ssize_t w = pwrite(fd, c->buf + off, c->len - off, (off_t)off);
+        if (w <= 0) die("cannot recreate %s %s: %s", what, name, strerror(errno));
+        off += (size_t)w;
+    }
+}
+
 /* A memfd: a new one of the same name, with the saved contents, size and
  * offset (seals: reseal_memfd, once its mappings are made). */
 static int recreate_memfd(const ckc_fd *f, const char *path)
@@ -1100,11 +1110,7 @@ static int recreate_memfd(const ckc_fd *f, const char *path)
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return -1;
     const struct fdchunk *c = fd_chunk(CKF_T_FILE_DATA, f->fd);
-    for (size_t off = 0; c && off < c->len;) {
-        ssize_t w = pwrite(fd, c->buf + off, c->len - off, (off_t)off);
-        if (w <= 0) die("cannot recreate memfd %s: %s", name, strerror(errno));
-        off += (size_t)w;
-    }
+    if (c) put_saved_contents(fd, c, "memfd", name);
     if (ftruncate(fd, (off_t)f->size) < 0) die("cannot size memfd %s: %s", name, strerror(errno));
     if (f->open_flags & (O_APPEND | O_NONBLOCK)) fcntl(fd, F_SETFL, f->open_flags & (O_APPEND | O_NONBLOCK));
     lseek(fd, (off_t)f->pos, SEEK_SET);
@@ -1144,15 +1150,10 @@ static int recreate_deleted(const ckc_fd *f, const char *path)
     if (fd < 0) fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
     if (fd < 0) fd = memfd_create("ckpt-deleted", 0);
     if (fd < 0) return -1;
-    long n = (long)c->len;
-    for (long off = 0; off < n;) {
-        ssize_t w = pwrite(fd, c->buf + off, (size_t)(n - off), off);
-        if (w <= 0) die("cannot recreate deleted file %s: %s", path, strerror(errno));
-        off += w;
-    }
+    put_saved_contents(fd, c, "deleted file", path);
     if (f->open_flags & O_APPEND) fcntl(fd, F_SETFL, O_APPEND);
     lseek(fd, (off_t)f->pos, SEEK_SET);
-    vlog("deleted file %s (fd %d) recreated with %ld bytes\n", path, f->fd, n);
+    vlog("deleted file %s (fd %d) recreated with %zu bytes\n", path, f->fd, c->len);
     return fd;
 }
 
